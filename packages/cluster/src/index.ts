@@ -1,0 +1,10 @@
+/**
+ * @weft/cluster: Weft's cluster on @effect/cluster.
+ */
+export * as Entities from "./Entities.ts"
+export * as Redis from "./Redis.ts"
+export * as ActorMail from "./ActorMail.ts"
+export * as ClusterNode from "./ClusterNode.ts"
+export * as ClusterTopics from "./ClusterTopics.ts"
+export * as MemoryRunnerStorage from "./MemoryRunnerStorage.ts"
+export * as RedisRunnerStorage from "./RedisRunnerStorage.ts"

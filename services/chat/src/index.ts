@@ -1,0 +1,2 @@
+export * from "./Room.ts"
+export { routes } from "./http.ts"

@@ -1,0 +1,87 @@
+/**
+ * Three real Bun node processes over the real Redis: one activation per room
+ * wherever it is asked from, and failover after `kill -9`.
+ */
+import IORedis from "ioredis"
+import { afterAll, describe, expect, it } from "vitest"
+import { type RunningNode, startListeningNode } from "./support/bunNode.ts"
+import { freePort, redisUrl, uniqueCluster } from "./support/ports.ts"
+
+const running: Array<RunningNode> = []
+const cluster = uniqueCluster("e2e")
+const lockExpirationMs = 2000
+
+afterAll(async () => {
+  for (const node of running) node.kill()
+  const redis = new IORedis(redisUrl)
+  const keys = await redis.keys(`weft:{${cluster}}:*`)
+  if (keys.length > 0) await redis.del(...keys)
+  await redis.quit()
+})
+
+interface RoomInfo {
+  readonly room: string
+  readonly runner: string
+  readonly activation: string
+}
+
+const roomInfo = async (node: RunningNode, room: string): Promise<RoomInfo> => {
+  const response = await fetch(`${node.url()}/v1/cluster/rooms/${room}`, { signal: AbortSignal.timeout(15_000) })
+  if (response.status !== 200) throw new Error(`room info: HTTP ${response.status} ${await response.text()}`)
+  return (await response.json()) as RoomInfo
+}
+
+const readiness = async (node: RunningNode): Promise<{ ready: boolean; shardsHeld: number }> =>
+  (await fetch(`${node.url()}/readyz`)).json() as Promise<{ ready: boolean; shardsHeld: number }>
+
+const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+describe("a cluster of three Bun node processes", () => {
+  it("serves each room from one activation and fails over after kill -9", async () => {
+    const runnerPorts = await Promise.all([freePort(), freePort(), freePort()])
+    const nodes = await Promise.all(runnerPorts.map((runnerPort, i) =>
+      startListeningNode([
+        "--node-id", `e2e-${i}`,
+        "--redis-url", redisUrl,
+        "--cluster", cluster,
+        "--runner-host", "127.0.0.1",
+        "--runner-port", String(runnerPort),
+        "--lock-expiration-ms", String(lockExpirationMs)
+      ])
+    ))
+    running.push(...nodes)
+    await until("every node is ready", async () => (await Promise.all(nodes.map(readiness))).every((r) => r.ready), 30_000)
+    const held = await Promise.all(nodes.map(readiness))
+    expect(held.reduce((sum, r) => sum + r.shardsHeld, 0)).toBe(300)
+
+    const infos = await Promise.all(nodes.map((node) => roomInfo(node, "general")))
+    expect(new Set(infos.map((info) => info.activation)).size).toBe(1)
+    const hostRunner = infos[0]!.runner
+    const hostIndex = runnerPorts.findIndex((port) => hostRunner === `127.0.0.1:${port}`)
+    expect(hostIndex).toBeGreaterThanOrEqual(0)
+
+    const host = nodes[hostIndex]!
+    host.kill("SIGKILL")
+    const killedAt = Date.now()
+    const survivors = nodes.filter((node) => node !== host)
+    const after = await roomInfo(survivors[0]!, "general")
+    const failoverMs = Date.now() - killedAt
+    expect(after.runner).not.toBe(hostRunner)
+    expect(after.activation).not.toBe(infos[0]!.activation)
+    // Within the lock expiration plus the re-acquisition rounds (a generous margin for a loaded CI box).
+    expect(failoverMs).toBeLessThan(lockExpirationMs + 10_000)
+    const fromOther = await roomInfo(survivors[1]!, "general")
+    expect(fromOther.activation).toBe(after.activation)
+    await until("the survivors hold every shard", async () => {
+      const states = await Promise.all(survivors.map(readiness))
+      return states.every((state) => state.ready) && states.reduce((sum, state) => sum + state.shardsHeld, 0) === 300
+    }, 30_000)
+  }, 90_000)
+})
