@@ -10,9 +10,9 @@
     in {
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
-          # Bun itself comes from npm (node_modules/.bin/bun) so that every machine runs the
-          # version pinned in package-lock.json; the shell provides what npm cannot.
-          packages = [ pkgs.nodejs_20 pkgs.redis pkgs.wrk pkgs.git ];
+          # npm scripts run the Bun pinned in package-lock.json (node_modules/.bin/bun); the
+          # shell's Bun is for running files by hand. Deno runs the runtime-neutral packages.
+          packages = [ pkgs.nodejs_20 pkgs.bun pkgs.deno pkgs.redis pkgs.wrk pkgs.git ];
           shellHook = ''
             export REDIS_URL="''${REDIS_URL:-redis://127.0.0.1:6379}"
             echo "weft dev shell: node $(node --version); run 'npm install && npm start'"

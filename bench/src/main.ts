@@ -3,10 +3,12 @@
  * table each and writes bench/results/<date>-<scenario>.json.
  */
 import * as ActorBench from "./actor.ts"
+import * as ClusterBench from "./cluster.ts"
 import { printTable, writeResult, type ScenarioResult } from "./report.ts"
 
 const scenarios: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
-  actor: (quick) => ActorBench.run(quick ? ActorBench.quick : ActorBench.defaults)
+  actor: (quick) => ActorBench.run(quick ? ActorBench.quick : ActorBench.defaults),
+  cluster: (quick) => ClusterBench.run(quick ? ClusterBench.quick : ClusterBench.defaults)
 }
 
 const args = process.argv.slice(2)

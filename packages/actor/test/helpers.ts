@@ -5,7 +5,7 @@
  */
 import { Cause, Context, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Schema, Scope } from "effect"
 import { Actor, ActorAddress, ActorSystem, Terminated } from "@weft/actor"
-import type { ActorDefinition, ActorSystemConfig, Behavior, DeadLetter, Message, TerminationReason } from "@weft/actor"
+import type { ActorDefinition, ActorSystemConfig, Behavior, DeadLetter, TerminationReason } from "@weft/actor"
 
 export type System = Context.Tag.Service<typeof ActorSystem>
 
@@ -83,17 +83,12 @@ let kindSeq = 0
 export const uniqueKind = (prefix: string): string =>
   `${prefix}-${++kindSeq}-${Math.random().toString(36).slice(2, 8)}`
 
-/**
- * `Actor.make` with the message type given explicitly. `Actor.make(kind, [A, B])`
- * does not type-check with Schema.TaggedRequest classes (see types.test.ts), so
- * the suite declares its kinds through this helper; at run time it is exactly
- * `Actor.make`.
- */
-export const makeKind = <M extends Message>(kind: string, messages: ReadonlyArray<unknown>): ActorDefinition<string, M> =>
-  Actor.make(kind, messages as ReadonlyArray<Actor.MessageClass>) as unknown as ActorDefinition<string, M>
+/** `Actor.make` for the suite's kinds, whose names are made unique per test. */
+export const makeKind = <const Classes extends ReadonlyArray<Actor.MessageClass>>(kind: string, messages: Classes) =>
+  Actor.make(kind, messages)
 
 export const probeDefinition = (prefix: string): ActorDefinition<string, ProbeMsg> =>
-  makeKind<ProbeMsg>(uniqueKind(prefix), probeMessages)
+  makeKind(uniqueKind(prefix), probeMessages)
 
 // ---------------------------------------------------------------------------
 // The probe: a behavior that records its lifecycle and the messages it handles
@@ -116,7 +111,23 @@ export interface Probe {
   readonly count: (event: string) => number
 }
 
-export const makeProbe: Effect.Effect<Probe> = Effect.map(Effect.makeLatch(false), (gate) => {
+/**
+ * Every gate made by the suite. A system started with `startSystem` opens
+ * them all before its scope shuts it down, so a test that fails while an
+ * actor is blocked ends with its own failure instead of hanging in the drain
+ * (under TestClock the shutdown deadline never passes).
+ */
+const gates = new Set<Effect.Latch>()
+
+/** A closed latch that the system's teardown opens. */
+export const makeGate: Effect.Effect<Effect.Latch> = Effect.tap(Effect.makeLatch(false), (gate) =>
+  Effect.sync(() => {
+    gates.add(gate)
+  }))
+
+const openAllGates: Effect.Effect<void> = Effect.suspend(() => Effect.forEach(gates, (gate) => gate.open, { discard: true }))
+
+export const makeProbe: Effect.Effect<Probe> = Effect.map(makeGate, (gate) => {
   const events: Array<string> = []
   return {
     events,
@@ -236,10 +247,14 @@ export const startSystem = (
 ): Effect.Effect<System, never, Scope.Scope> =>
   Layer.build(kinds.pipe(Layer.provideMerge(ActorSystem.layer(config)))).pipe(
     Effect.map((context) => Context.get(context, ActorSystem)),
+    Effect.tap(() => Effect.addFinalizer(() => openAllGates)),
     quiet
   )
 
-/** Same as `startSystem` but in a scope the test closes itself. */
+/**
+ * Same as `startSystem` but in a scope the test closes itself (its closing is
+ * what the test observes, so no gates are opened for it).
+ */
 export const startSystemIn = (
   scope: Scope.Scope,
   kinds: Layer.Layer<never, never, ActorSystem>,
@@ -363,7 +378,7 @@ export class TargetDown extends Schema.TaggedRequest<TargetDown>()("TargetDown",
 export type WatcherMsg = WatchTarget | UnwatchTarget | TargetDown
 
 export const watcherDefinition = (): ActorDefinition<string, WatcherMsg> =>
-  makeKind<WatcherMsg>(uniqueKind("watcher"), [WatchTarget, UnwatchTarget, TargetDown])
+  makeKind(uniqueKind("watcher"), [WatchTarget, UnwatchTarget, TargetDown])
 
 /** A watcher kind's layer (explicit activation); notices land in `notices`. */
 export const watcherLayer = (
@@ -381,3 +396,7 @@ export const watcherLayer = (
           })
       }
     }))
+
+/** Joins a fiber, waiting a bounded (real) time: a property that breaks fails the test instead of hanging it. */
+export const joinWithin = <A, E>(what: string, fiber: Fiber.Fiber<A, E>, attempts = 2000): Effect.Effect<A, E> =>
+  Effect.flatMap(awaitFiber(what, fiber, attempts), (exit) => exit)

@@ -4,7 +4,7 @@
  * `system.awaitTermination`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Fiber, Layer, TestClock } from "effect"
+import { Cause, Effect, Layer, TestClock } from "effect"
 import { Actor, ActorAddress, Supervision, Terminated, Termination } from "@weft/actor"
 import {
   Crash,
@@ -22,7 +22,8 @@ import {
   waitFor,
   watcherDefinition,
   watcherLayer,
-  WatchTarget
+  WatchTarget,
+  joinWithin
 } from "./helpers.ts"
 
 const noBackoff = Supervision.restart({ maxRestarts: 100, backoff: { base: "0 millis", max: "0 millis" } })
@@ -90,7 +91,7 @@ describe("lifecycle hooks", () => {
       const ref = yield* system.spawn(Kind, "a")
       const terminated = yield* forkStarted(system.awaitTermination(ref.address))
       yield* ref.ask(new StopSelf())
-      expect(yield* Fiber.join(terminated)).toEqual(new Termination.Stopped())
+      expect(yield* joinWithin("terminated", terminated)).toEqual(new Termination.Stopped())
       expect(probe.stoppingReasons).toEqual([new Termination.Stopped()])
       expect(system.isAlive(ref.address)).toBe(false)
     }))
@@ -224,6 +225,6 @@ describe("watch and awaitTermination", () => {
       yield* settle()
       expect(yield* isDone(terminated)).toBe(false)
       yield* system.stop(ref.address)
-      expect(yield* Fiber.join(terminated)).toEqual(new Termination.Stopped())
+      expect(yield* joinWithin("terminated", terminated)).toEqual(new Termination.Stopped())
     }))
 })

@@ -4,7 +4,7 @@
  * the probe's gate) while the test enqueues.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber } from "effect"
+import { Effect, Either, Exit } from "effect"
 import { Actor, MailboxFull, Termination } from "@weft/actor"
 import type { ActorRef, DeadLetter } from "@weft/actor"
 import {
@@ -23,7 +23,8 @@ import {
   queuedFor,
   startSystem,
   waitFor,
-  waitForEffect
+  waitForEffect,
+  joinWithin
 } from "./helpers.ts"
 
 const note = (id: number, important = false): Note => new Note({ id, important })
@@ -62,7 +63,7 @@ describe("mailbox: reject", () => {
       expect(failureOf(askedExit)).toEqual(full)
 
       yield* probe.gate.open
-      yield* Fiber.join(held)
+      yield* joinWithin("held", held)
       // Room again: the mailbox accepts once it has drained.
       expect(yield* ref.ask(note(5))).toBe(5)
       expect(probe.notes).toEqual([1, 2, 5])
@@ -81,7 +82,7 @@ describe("mailbox: reject", () => {
       const overflow = yield* Effect.either(ref.tell(new Increment({ by: 1 })))
       expect(overflow).toEqual(Either.left(new MailboxFull({ address: `${Kind.kind}/k`, capacity: 1024 })))
       yield* probe.gate.open
-      yield* Fiber.join(held)
+      yield* joinWithin("held", held)
       expect(yield* ref.ask(new Get())).toBe(1024)
     }))
 })
@@ -123,8 +124,8 @@ describe("mailbox: dropOldest", () => {
       expect(failureOf(yield* awaitFiber("the refused ask", asked8))).toEqual(full)
 
       yield* probe.gate.open
-      yield* Fiber.join(held)
-      expect(yield* Fiber.join(asked2)).toBe(2)
+      yield* joinWithin("held", held)
+      expect(yield* awaitFiber("the reply to ask 2", asked2)).toEqual(Exit.succeed(2))
       yield* ref.ask(new Get())
       expect(probe.notes).toEqual([2, 3, 6])
       expect(sink.letters.map((letter) => [letter.address, letter.reason])).toEqual([
@@ -148,7 +149,7 @@ describe("mailbox: dropOldest", () => {
       for (let id = 1; id <= 5; id++) yield* ref.tell(note(id))
       expect(noteIds(sink.letters)).toEqual([1, 2, 3])
       yield* probe.gate.open
-      yield* Fiber.join(held)
+      yield* joinWithin("held", held)
       yield* ref.ask(new Get())
       expect(probe.notes).toEqual([4, 5])
     }))
@@ -170,8 +171,8 @@ describe("mailbox: dropOldest", () => {
       yield* waitFor("the drop", () => sink.letters.length === 1)
       expect(noteIds(sink.letters)).toEqual([1])
       yield* probe.gate.open
-      yield* Fiber.join(held)
-      expect(yield* Fiber.join(asked)).toBe(3)
+      yield* joinWithin("held", held)
+      expect(yield* awaitFiber("the reply to the ask", asked)).toEqual(Exit.succeed(3))
       expect(probe.notes).toEqual([2, 3])
     }))
 
@@ -192,8 +193,9 @@ describe("mailbox: dropOldest", () => {
       const told = yield* Effect.either(ref.tell(note(3)))
       expect(told).toEqual(Either.left(new MailboxFull({ address: `${Kind.kind}/k`, capacity: 2 })))
       yield* probe.gate.open
-      yield* Fiber.join(held)
-      expect([yield* Fiber.join(a1), yield* Fiber.join(a2)]).toEqual([1, 2])
+      yield* joinWithin("held", held)
+      expect(yield* awaitFiber("the reply to ask 1", a1)).toEqual(Exit.succeed(1))
+      expect(yield* awaitFiber("the reply to ask 2", a2)).toEqual(Exit.succeed(2))
       expect(sink.letters).toEqual([])
     }))
 })
@@ -217,8 +219,8 @@ describe("mailbox: stop", () => {
       expect(overflow).toEqual(Either.left(new MailboxFull({ address: `${Kind.kind}/slow-consumer`, capacity: 2 })))
       // The message being handled completes; then the actor terminates.
       yield* probe.gate.open
-      yield* Fiber.join(held)
-      const reason = yield* Fiber.join(terminated)
+      yield* joinWithin("held", held)
+      const reason = yield* joinWithin("terminated", terminated)
       expect(reason).toEqual(new Termination.MailboxOverflow({ capacity: 2 }))
       expect(system.isAlive(ref.address)).toBe(false)
       expect(probe.stoppingReasons).toEqual([new Termination.MailboxOverflow({ capacity: 2 })])

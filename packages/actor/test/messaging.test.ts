@@ -4,7 +4,7 @@
  * failure as the failure), and ask timeouts (explicit and the system default).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Layer, TestClock } from "effect"
+import { Effect, Either, Layer, TestClock } from "effect"
 import { Actor, AskTimeout, Supervision } from "@weft/actor"
 import {
   awaitFiber,
@@ -20,7 +20,8 @@ import {
   settle,
   startSystem,
   waitFor,
-  Withdraw
+  Withdraw,
+  joinWithin
 } from "./helpers.ts"
 
 describe("messaging: tell and ask", () => {
@@ -53,7 +54,7 @@ describe("messaging: tell and ask", () => {
       expect(toldExit._tag).toBe("Success")
       expect(probe.increments).toEqual([])
       yield* probe.gate.open
-      yield* Fiber.join(held)
+      yield* joinWithin("held", held)
       expect(yield* ref.ask(new Get())).toBe(3)
       expect(probe.increments).toEqual([1, 2])
     }))

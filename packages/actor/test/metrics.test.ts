@@ -3,7 +3,7 @@
  * (every test uses kind names of its own, the registry is global).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, TestClock } from "effect"
+import { Effect, Layer, Metric, TestClock } from "effect"
 import { Actor, ActorMetrics, Supervision } from "@weft/actor"
 import {
   Crash,
@@ -18,7 +18,8 @@ import {
   startSystem,
   waitFor,
   waitForEffect,
-  Withdraw
+  Withdraw,
+  joinWithin
 } from "./helpers.ts"
 
 const noBackoff = Supervision.restart({ maxRestarts: 100, backoff: { base: "0 millis", max: "0 millis" } })
@@ -192,7 +193,7 @@ describe("metrics", () => {
       const stopping = yield* Effect.fork(a.stop)
       yield* settle()
       yield* probe.gate.open
-      yield* Fiber.join(stopping)
+      yield* joinWithin("stopping", stopping)
       yield* waitForEffect("the undelivered letters", Effect.map(deadLetters(Kind.kind, "stopped"), (n) => n === 2))
       expect(probe.notes).toEqual([])
     }))

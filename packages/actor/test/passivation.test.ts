@@ -4,7 +4,7 @@
  * handled twice when messages race the passivation deadline.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Ref, Schema, TestClock } from "effect"
+import { Effect, Ref, Schema, TestClock } from "effect"
 import * as fc from "fast-check"
 import { Actor, Termination } from "@weft/actor"
 import {
@@ -20,7 +20,8 @@ import {
   startSystem,
   uniqueKind,
   waitFor,
-  waitForEffect
+  waitForEffect,
+  joinWithin
 } from "./helpers.ts"
 
 describe("passivation (TestClock)", () => {
@@ -36,7 +37,7 @@ describe("passivation (TestClock)", () => {
       yield* settle()
       expect(system.isAlive(ref.address)).toBe(true)
       yield* TestClock.adjust("2 seconds")
-      expect(yield* Fiber.join(terminated)).toEqual(new Termination.Passivated())
+      expect(yield* joinWithin("terminated", terminated)).toEqual(new Termination.Passivated())
       expect(system.isAlive(ref.address)).toBe(false)
       // Re-activated by the next message, with fresh state.
       expect(yield* ref.ask(new Get())).toBe(0)
@@ -126,7 +127,7 @@ describe("passivation race (real clock)", () => {
           const program = Effect.gen(function*() {
             const handled = yield* Ref.make<ReadonlyArray<readonly [number, number]>>([])
             const activations = yield* Ref.make(0)
-            const Kind = makeKind<Mark>(uniqueKind("racy"), [Mark])
+            const Kind = makeKind(uniqueKind("racy"), [Mark])
             const system = yield* startSystem(
               Actor.toLayer(
                 Kind,
@@ -138,7 +139,8 @@ describe("passivation race (real clock)", () => {
                   }),
                 { passivateAfter: "20 millis" }
               ),
-              { housekeepingInterval: "5 millis", askTimeout: "5 seconds" }
+              // A lost ask fails its run after a second instead of hanging it.
+              { housekeepingInterval: "5 millis", askTimeout: "1 second" }
             )
             const ref = system.ref(Kind, "u")
             yield* Effect.forEach(
@@ -176,7 +178,8 @@ describe("passivation race (real clock)", () => {
           runsSeen += 1
         }
       ),
-      { numRuns: 12 }
+      // Each run takes real time: report the first counterexample without shrinking it.
+      { numRuns: 12, endOnFailure: true }
     )
     // The property is only meaningful if passivation and re-activation really happened during the runs.
     expect(activationsSeen).toBeGreaterThan(runsSeen)

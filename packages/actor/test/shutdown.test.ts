@@ -31,7 +31,8 @@ import {
   startSystemIn,
   type System,
   waitFor,
-  waitForEffect
+  waitForEffect,
+  joinWithin
 } from "./helpers.ts"
 
 /** Blocks `ref` in a told `Hold`, then queues five increments and a `Get` ask (returned, forked). */
@@ -73,7 +74,7 @@ describe("shutdown: draining", () => {
 
       yield* probe.gate.open
       yield* awaitFiber("shutdown to complete", shutdown)
-      expect(yield* Fiber.join(total)).toBe(15)
+      expect(yield* joinWithin("total", total)).toBe(15)
       expect(probe.increments).toEqual([10, 1, 1, 1, 1, 1])
       expect(probe.stoppingReasons).toEqual([new Termination.Shutdown()])
       expect(system.isAlive(ref.address)).toBe(false)
@@ -99,7 +100,7 @@ describe("shutdown: draining", () => {
 
       yield* probe.gate.open
       yield* awaitFiber("the scope to close", closing)
-      expect(yield* Fiber.join(total)).toBe(15)
+      expect(yield* joinWithin("total", total)).toBe(15)
       expect(probe.stoppingReasons.map((r) => r._tag)).toContain("Shutdown")
       expect(late).toEqual(Either.left(new SystemStopping()))
       expect(probe.count("build")).toBe(1)
@@ -150,10 +151,8 @@ describe("shutdown: draining", () => {
       const builds = probe.count("build")
       yield* TestClock.adjust("1 second")
       yield* awaitFiber("shutdown, at the latest at its deadline", shutdown)
-      expect(completedBeforeDeadline).toBe(true)
+      expect(completedBeforeDeadline, `shutdown waited for its deadline (instances built: ${builds})`).toBe(true)
       expect(system.isAlive(ref.address)).toBe(false)
-      // Context for a failure: how many instances were built (2 means it was restarted mid-drain).
-      expect(builds).toBeGreaterThanOrEqual(1)
     }).pipe(Effect.scoped))
 
   it.scoped("a kind is registered only for the life of its layer: once released, its actors are gone and not re-activated", () =>
@@ -202,7 +201,7 @@ describe("shutdown: the deadline", () => {
       yield* TestClock.adjust("1 millis")
       yield* awaitFiber("shutdown to complete at the deadline", shutdown)
 
-      expect(yield* Fiber.join(terminated)).toEqual(new Termination.Shutdown())
+      expect(yield* joinWithin("terminated", terminated)).toEqual(new Termination.Shutdown())
       expect(system.isAlive(ref.address)).toBe(false)
       expect(probe.increments).toEqual([])
       expect(sink.letters.map((letter) => [letter.address, letter.message, letter.reason])).toEqual([

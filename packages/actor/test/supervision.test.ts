@@ -5,7 +5,7 @@
  * strategies, parents and children, start-up crashes, and the system survives.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Fiber, Layer, Random, Schema, TestClock } from "effect"
+import { Cause, Effect, Layer, Random, Schema, TestClock } from "effect"
 import { Actor, ActorCrashed, ActorStopped, Supervision, Termination } from "@weft/actor"
 import type { ActorDefinition, Behavior, Terminated } from "@weft/actor"
 import {
@@ -17,6 +17,7 @@ import {
   Get,
   Hold,
   Increment,
+  makeGate,
   makeKind,
   makeProbe,
   type Probe,
@@ -33,7 +34,8 @@ import {
   waitForEffect,
   watcherDefinition,
   watcherLayer,
-  WatchTarget
+  WatchTarget,
+  joinWithin
 } from "./helpers.ts"
 
 const noBackoff = Supervision.restart({ maxRestarts: 100, backoff: { base: "0 millis", max: "0 millis" } })
@@ -47,7 +49,7 @@ class SpawnChild extends Schema.TaggedRequest<SpawnChild>()("SpawnChild", {
 type ParentMsg = ProbeMsg | SpawnChild
 
 const parentDefinition = (): ActorDefinition<string, ParentMsg> =>
-  makeKind<ParentMsg>(uniqueKind("parent"), [...probeMessages, SpawnChild])
+  makeKind(uniqueKind("parent"), [...probeMessages, SpawnChild])
 
 const parentLayer = (
   definition: ActorDefinition<string, ParentMsg>,
@@ -110,9 +112,9 @@ describe("supervision: restart", () => {
       yield* ref.tell(new Increment({ by: 2 }))
       const total = yield* Effect.fork(ref.ask(new Get()))
       yield* probe.gate.open
-      yield* Fiber.join(held)
+      yield* joinWithin("held", held)
       // 3, not 103: the queued increments reached the fresh instance.
-      expect(yield* Fiber.join(total)).toBe(3)
+      expect(yield* joinWithin("total", total)).toBe(3)
       expect(probe.increments).toEqual([100, 1, 2])
       expect(probe.count("build")).toBe(2)
     }))
@@ -189,7 +191,7 @@ describe("supervision: restart", () => {
         const exit = yield* Effect.exit(ref.ask(new Crash({ how: "die" })))
         expect(failureOf(exit)).toBeInstanceOf(ActorCrashed)
       }
-      const reason = yield* Fiber.join(terminated)
+      const reason = yield* joinWithin("terminated", terminated)
       expect(reason._tag).toBe("RestartLimit")
       if (reason._tag === "RestartLimit") {
         expect(reason.restarts).toBe(2)
@@ -218,7 +220,7 @@ describe("supervision: restart", () => {
       expect(probe.count("build")).toBe(3)
       // A second crash within the same minute passes the limit.
       yield* Effect.exit(ref.ask(new Crash({ how: "die" })))
-      const reason = yield* Fiber.join(terminated)
+      const reason = yield* joinWithin("terminated", terminated)
       expect(reason._tag).toBe("RestartLimit")
     }).pipe(Effect.scoped))
 })
@@ -245,12 +247,12 @@ describe("supervision: stop", () => {
       const queuedAsk = yield* Effect.fork(ref.ask(new Get()))
       yield* queued(3)
       yield* probe.gate.open
-      yield* Fiber.join(held)
-      expect(failureOf(yield* Fiber.await(crashed))).toBeInstanceOf(ActorCrashed)
-      const reason = yield* Fiber.join(terminated)
+      yield* joinWithin("held", held)
+      expect(failureOf(yield* awaitFiber("crashed", crashed))).toBeInstanceOf(ActorCrashed)
+      const reason = yield* joinWithin("terminated", terminated)
       expect(reason._tag).toBe("Crashed")
       if (reason._tag === "Crashed") expect(reason.defect).toContain("die boom")
-      expect(failureOf(yield* Fiber.await(queuedAsk))).toEqual(
+      expect(failureOf(yield* awaitFiber("queuedAsk", queuedAsk))).toEqual(
         new ActorStopped({ address: `${Kind.kind}/w`, reason: "crashed" })
       )
       expect(probe.increments).toEqual([5])
@@ -270,7 +272,7 @@ describe("supervision: stop", () => {
       yield* waitFor("the handler to block", () => probe.entered === 1)
       const stopping = yield* forkStarted(ref.stop)
       yield* probe.gate.open
-      expect(failureOf(yield* Fiber.await(crashing))).toBeInstanceOf(ActorCrashed)
+      expect(failureOf(yield* awaitFiber("crashing", crashing))).toBeInstanceOf(ActorCrashed)
       // The stop was requested first: the actor must end, not come back as a restarted instance.
       yield* awaitFiber("ref.stop to complete", stopping, 500)
       const reason = yield* awaitFiber("the termination", terminated, 100)
@@ -303,7 +305,7 @@ describe("supervision: escalation and children", () => {
       const child = system.ref(Child, "c")
       const childDone = yield* forkStarted(system.awaitTermination(child.address))
       expect(failureOf(yield* Effect.exit(child.ask(new Crash({ how: "die" }))))).toBeInstanceOf(ActorCrashed)
-      expect((yield* Fiber.join(childDone))._tag).toBe("Crashed")
+      expect((yield* joinWithin("childDone", childDone))._tag).toBe("Crashed")
       yield* waitFor("the parent to restart", () => parentProbe.count("started") === 2)
       expect(yield* parent.ask(new Get())).toBe(0)
       expect(parentProbe.restartCauses.map(defectText).join("\n")).toContain("die boom")
@@ -332,7 +334,7 @@ describe("supervision: escalation and children", () => {
       expect(childProbe.count("build")).toBe(2)
       expect(parentProbe.count("started")).toBe(1) // one restart of the child is within its limit
       yield* Effect.exit(child.ask(new Crash({ how: "die" })))
-      expect((yield* Fiber.join(childDone))._tag).toBe("RestartLimit")
+      expect((yield* joinWithin("childDone", childDone))._tag).toBe("RestartLimit")
       yield* waitFor("the parent to restart", () => parentProbe.count("started") === 2)
       expect(yield* parent.ask(new Get())).toBe(0)
     }))
@@ -353,7 +355,7 @@ describe("supervision: escalation and children", () => {
       yield* parent.ask(new SpawnChild({ key: "c" }))
       const parentDone = yield* forkStarted(system.awaitTermination(parent.address))
       yield* Effect.exit(system.ref(Child, "c").ask(new Crash({ how: "die" })))
-      const reason = yield* Fiber.join(parentDone)
+      const reason = yield* joinWithin("parentDone", parentDone)
       expect(reason._tag).toBe("Crashed")
       expect(system.isAlive(parent.address)).toBe(false)
       expect(parentProbe.count("build")).toBe(1)
@@ -381,11 +383,11 @@ describe("supervision: escalation and children", () => {
       const done2 = yield* forkStarted(system.awaitTermination(c2.address))
       const parentDone = yield* forkStarted(system.awaitTermination(parent.address))
       yield* parent.stop
-      expect(yield* Fiber.join(parentDone)).toEqual(new Termination.Stopped())
+      expect(yield* joinWithin("parentDone", parentDone)).toEqual(new Termination.Stopped())
       expect(system.isAlive(c1.address)).toBe(false)
       expect(system.isAlive(c2.address)).toBe(false)
-      expect(yield* Fiber.join(done1)).toEqual(new Termination.ParentStopped())
-      expect(yield* Fiber.join(done2)).toEqual(new Termination.ParentStopped())
+      expect(yield* joinWithin("done1", done1)).toEqual(new Termination.ParentStopped())
+      expect(yield* joinWithin("done2", done2)).toEqual(new Termination.ParentStopped())
       expect(childProbe.stoppingReasons.map((r) => r._tag)).toEqual(["ParentStopped", "ParentStopped"])
     }))
 
@@ -406,7 +408,7 @@ describe("supervision: escalation and children", () => {
       const child = system.ref(Child, "c")
       const childDone = yield* forkStarted(system.awaitTermination(child.address))
       yield* Effect.exit(parent.ask(new Crash({ how: "die" })))
-      expect(yield* Fiber.join(childDone)).toEqual(new Termination.ParentStopped())
+      expect(yield* joinWithin("childDone", childDone)).toEqual(new Termination.ParentStopped())
       expect(system.isAlive(parent.address)).toBe(true)
       // The restarted parent can spawn the child again.
       yield* parent.ask(new SpawnChild({ key: "c" }))
@@ -434,7 +436,7 @@ describe("supervision: start-up crashes and isolation", () => {
   it.scoped("a build that always crashes under Supervision.stop ends with Crashed and fails the queued ask", () =>
     Effect.gen(function*() {
       const probe = yield* makeProbe
-      const buildGate = yield* Effect.makeLatch(false)
+      const buildGate = yield* makeGate
       const Kind = probeDefinition("bad-build")
       const system = yield* startSystem(
         Actor.toLayer(Kind, probeBuild(probe, { failBuild: () => true, buildGate }), { supervision: Supervision.stop })
@@ -444,10 +446,10 @@ describe("supervision: start-up crashes and isolation", () => {
       const asked = yield* Effect.fork(ref.ask(new Get()))
       yield* settle()
       yield* buildGate.open
-      const reason = yield* Fiber.join(terminated)
+      const reason = yield* joinWithin("terminated", terminated)
       expect(reason._tag).toBe("Crashed")
       if (reason._tag === "Crashed") expect(reason.defect).toContain("build boom #1")
-      expect(failureOf(yield* Fiber.await(asked))).toEqual(new ActorStopped({ address: `${Kind.kind}/w`, reason: "crashed" }))
+      expect(failureOf(yield* awaitFiber("asked", asked))).toEqual(new ActorStopped({ address: `${Kind.kind}/w`, reason: "crashed" }))
     }))
 
   it.scoped("a crash in the started hook is supervised like a handler crash", () =>
@@ -486,5 +488,44 @@ describe("supervision: start-up crashes and isolation", () => {
       const again = yield* system.spawn(Fragile, "f0")
       expect(yield* again.ask(new Increment({ by: 9 }))).toBe(9)
       expect(sturdyProbe.count("build")).toBe(1)
+    }))
+})
+
+describe("supervision: stopping during a restart backoff", () => {
+  it.scoped("a stop requested while a restart backs off ends the wait: the actor stops without the clock moving", () =>
+    Effect.gen(function*() {
+      const probe = yield* makeProbe
+      const Kind = probeDefinition("backoff-stop")
+      const system = yield* startSystem(
+        Actor.toLayer(Kind, probeBuild(probe), {
+          supervision: Supervision.restart({ maxRestarts: 5, backoff: { base: "1 hour", max: "1 hour" } })
+        })
+      )
+      const ref = yield* system.spawn(Kind, "a")
+      yield* Effect.either(ref.ask(new Crash({ how: "die" })))
+      // The restart now waits up to an hour of TestClock time, which never passes in this test.
+      const terminated = yield* forkStarted(system.awaitTermination(ref.address))
+      const stopping = yield* forkStarted(ref.stop)
+      const reason = yield* joinWithin("the stop, without advancing the clock", terminated)
+      yield* joinWithin("ref.stop", stopping)
+      expect(reason._tag).toBe("Stopped")
+      expect(probe.count("build")).toBe(1)
+    }).pipe(Effect.provideService(Random.Random, Random.make(0.9))))
+
+  it.scoped("awaitTermination on an actor that is still finishing its stop waits for the real reason", () =>
+    Effect.gen(function*() {
+      const probe = yield* makeProbe
+      const Kind = probeDefinition("finishing")
+      const system = yield* startSystem(Actor.toLayer(Kind, probeBuild(probe)))
+      const ref = yield* system.spawn(Kind, "a")
+      yield* ref.tell(new Hold())
+      yield* waitFor("the handler to block", () => probe.entered === 1)
+      const stopping = yield* forkStarted(ref.stop)
+      // The address is already released, but the activation is still handling Hold.
+      expect(system.isAlive(ref.address)).toBe(false)
+      const terminated = yield* forkStarted(system.awaitTermination(ref.address))
+      yield* probe.gate.open
+      expect((yield* joinWithin("terminated", terminated))._tag).toBe("Stopped")
+      yield* joinWithin("ref.stop", stopping)
     }))
 })

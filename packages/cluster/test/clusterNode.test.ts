@@ -106,11 +106,23 @@ const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs 
   throw new Error(`timed out waiting until ${what}`)
 }
 
-const allReady = (nodes: ReadonlyArray<TestNode>) =>
-  waitUntil("every node is ready", async () => {
+/**
+ * Every node ready and the shard assignment no longer moving (same per-node counts over
+ * several samples, summing to every shard): right after start-up shards still move to the
+ * nodes that joined last, and an entity activated during that move is re-activated after it.
+ */
+const allReady = (nodes: ReadonlyArray<TestNode>) => {
+  let previous = ""
+  let stableSamples = 0
+  return waitUntil("every node is ready and the shards settle", async () => {
     const states = await Promise.all(nodes.map((node) => node.run(Effect.flatMap(ClusterNode.ClusterStatus, (s) => s.readiness))))
-    return states.every((state) => state.ready)
+    const counts = states.map((state) => state.shardsHeld).join(",")
+    const whole = states.every((state) => state.ready) && states.reduce((sum, state) => sum + state.shardsHeld, 0) === 300
+    stableSamples = whole && counts === previous ? stableSamples + 1 : 0
+    previous = counts
+    return stableSamples >= 5
   })
+}
 
 const hit = (sender: string, seq: number, entity = "general") =>
   Effect.flatMap(Probe.client, (client) => client(entity).Hit({ sender, seq })).pipe(

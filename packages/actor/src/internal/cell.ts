@@ -19,7 +19,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, Random, Scope } from "effect"
 import type { Fiber } from "effect"
-import type { ActorContext, Behavior, Message } from "../Actor.ts"
+import type { ActorContext, ActorRef, Behavior, Message } from "../Actor.ts"
 import { ActorCrashed, ActorStopped, MailboxFull } from "../ActorError.ts"
 import * as Supervision from "../Supervision.ts"
 import * as Termination from "../Termination.ts"
@@ -71,7 +71,9 @@ const parentStopped = new Termination.ParentStopped()
 
 export class Cell {
   readonly mailbox: BoundedDeque<Envelope>
-  readonly done: Deferred.Deferred<Termination.TerminationReason> = Deferred.unsafeMake(FiberId.none)
+  /** Made on first use: most actors are never awaited. */
+  private doneDeferred: Deferred.Deferred<Termination.TerminationReason> | undefined = undefined
+  private finalReason: Termination.TerminationReason | undefined = undefined
   state: CellState = "starting"
   /** Whether the registry still routes new messages to this cell. */
   registered = true
@@ -90,6 +92,8 @@ export class Cell {
   watching: Set<Cell> | undefined = undefined
   private behavior: Behavior<Message, never> | undefined = undefined
   private receive: Record<string, Handler> | undefined = undefined
+  /** A ref to this actor, when one exists already (the spawner's): reused as `ctx.self`. */
+  self: ActorRef<Message> | undefined = undefined
   /** The current activation's scope; handlers reach it through `ActivationScope`. */
   activationScope: Scope.CloseableScope | undefined = undefined
   /** The `Scope` service in this actor's fibers' context. */
@@ -101,6 +105,8 @@ export class Cell {
   /** Whether the running instance has started (built and hooks run): a new fiber resumes its loop. */
   private instanceRunning = false
   private lingered = false
+  /** Set while a restart backs off: a stop or drain ends the wait. */
+  private interruptBackoff: (() => void) | undefined = undefined
   private handledSinceIdle = false
 
   // The hot loop, allocated once per actor.
@@ -147,7 +153,19 @@ export class Cell {
     if (current !== undefined && current._tag === "Terminate") return
     if (current !== undefined && current._tag === "Drain" && signal._tag === "ChildFailed") return
     this.signal = signal
+    const interruptBackoff = this.interruptBackoff
+    if (interruptBackoff !== undefined && signal._tag !== "ChildFailed") {
+      this.interruptBackoff = undefined
+      interruptBackoff()
+    }
     this.notify()
+  }
+
+  /** Completes with the reason once this activation has terminated. */
+  get done(): Effect.Effect<Termination.TerminationReason> {
+    if (this.finalReason !== undefined) return Effect.succeed(this.finalReason)
+    this.doneDeferred ??= Deferred.unsafeMake(FiberId.none)
+    return Deferred.await(this.doneDeferred)
   }
 
   /** Makes sure a fiber is running this actor (there is work: a message or a signal). */
@@ -164,7 +182,7 @@ export class Cell {
       ? Effect.flatMap(this.loop, (outcome) => this.afterInstance(outcome))
       : this.predecessor === undefined
       ? this.activate(undefined)
-      : Effect.zipRight(Deferred.await(this.predecessor.done), this.activate(undefined))
+      : Effect.zipRight(this.predecessor.done, this.activate(undefined))
     return Effect.catchAllCause(work, (cause) =>
       Effect.zipRight(
         Effect.logError(`actor ${this.address} failed outside its handlers`, cause),
@@ -300,7 +318,16 @@ export class Cell {
         )
       }
       this.kind.metrics.restarted()
-      const backoff = decision.delayMillis > 0 ? Effect.sleep(Duration.millis(decision.delayMillis)) : Effect.void
+      // A stop or drain cuts the backoff short instead of waiting it out.
+      const stopRequested = Effect.async<void>((resume) => {
+        this.interruptBackoff = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.interruptBackoff = undefined
+        })
+      })
+      const backoff = decision.delayMillis > 0
+        ? Effect.raceFirst(Effect.sleep(Duration.millis(decision.delayMillis)), stopRequested)
+        : Effect.void
       return Effect.zipRight(
         Effect.zipRight(this.endInstance(), backoff),
         Effect.suspend(() => {
@@ -365,7 +392,7 @@ export class Cell {
         if (reason._tag === "Shutdown") child.setSignal({ _tag: "Drain" })
         else this.kind.system.requestTerminate(child, reason)
       }
-      return Effect.forEach(waiting, (child) => Deferred.await(child.done), { discard: true })
+      return Effect.forEach(waiting, (child) => child.done, { discard: true })
     })
   }
 
@@ -437,6 +464,7 @@ export class Cell {
       for (const onTerminated of watchers.values()) onTerminated(notice)
     }
     system.released(this)
-    Deferred.unsafeDone(this.done, Exit.succeed(reason))
+    this.finalReason = reason
+    if (this.doneDeferred !== undefined) Deferred.unsafeDone(this.doneDeferred, Exit.succeed(reason))
   }
 }

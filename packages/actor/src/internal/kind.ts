@@ -86,7 +86,7 @@ class ContextImpl implements ActorContext<Message> {
   readonly self: ActorRef<Message>
 
   constructor(private readonly entry: KindEntry, private readonly cell: Cell) {
-    this.self = entry.system.ref(entry.definition, cell.key)
+    this.self = cell.self ?? entry.system.ref(entry.definition, cell.key)
     this.address = this.self.address
   }
 

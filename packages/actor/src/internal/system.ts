@@ -124,8 +124,11 @@ export class SystemImpl {
       if (parent !== undefined && (parent.state === "stopping" || parent.state === "stopped")) {
         return Effect.fail(new SystemStopping())
       }
-      this.activate(entry, key, parent)
-      return Effect.succeed(this.ref(definition, key))
+      const ref = this.ref(definition, key)
+      // The actor's own `ctx.self` is the ref handed to the spawner: one object per actor, not two.
+      // (Cells are untyped; `Build` gives `ctx.self` its message type back.)
+      this.activate(entry, key, parent).self = ref as unknown as ActorRef<Message>
+      return Effect.succeed(ref)
     })
   }
 
@@ -159,8 +162,14 @@ export class SystemImpl {
     return this.kinds.get(address.kind)?.cells.get(address.key)
   }
 
+  /** The live activation at `address`, or else the one still terminating there. */
+  private current(address: ActorAddress): Cell | undefined {
+    const entry = this.kinds.get(address.kind)
+    return entry?.cells.get(address.key) ?? entry?.terminating.get(address.key)
+  }
+
   watch(watcher: Cell, target: ActorAddress, onTerminated: (notice: Termination.Terminated) => void): void {
-    const cell = this.lookup(target)
+    const cell = this.current(target)
     if (cell === undefined || cell.state === "stopped") {
       onTerminated(new Termination.Terminated({ address: target.toString(), reason: new Termination.NotRunning() }))
       return
@@ -170,7 +179,7 @@ export class SystemImpl {
   }
 
   unwatch(watcher: Cell, target: ActorAddress): void {
-    const cell = this.lookup(target)
+    const cell = this.current(target)
     if (cell === undefined) return
     cell.watchers?.delete(watcher)
     watcher.watching?.delete(cell)
@@ -179,17 +188,17 @@ export class SystemImpl {
   /** Completes with the reason the current activation at `address` terminates (`NotRunning` if none). */
   awaitTermination(address: ActorAddress): Effect.Effect<Termination.TerminationReason> {
     return Effect.suspend(() => {
-      const cell = this.lookup(address)
-      return cell === undefined ? Effect.succeed(new Termination.NotRunning()) : Deferred.await(cell.done)
+      const cell = this.current(address)
+      return cell === undefined ? Effect.succeed(new Termination.NotRunning()) : cell.done
     })
   }
 
   stop(address: ActorAddress): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const cell = this.lookup(address)
+      const cell = this.current(address)
       if (cell === undefined) return Effect.void
       this.requestTerminate(cell)
-      return Deferred.await(cell.done)
+      return cell.done
     })
   }
 
@@ -254,7 +263,7 @@ export class SystemImpl {
         for (const cell of entry.terminating.values()) cells.push(cell)
       }
       for (const cell of cells) cell.setSignal({ _tag: "Drain" })
-      const all = Effect.forEach(cells, (cell) => Deferred.await(cell.done), { discard: true })
+      const all = Effect.forEach(cells, (cell) => cell.done, { discard: true })
       return all.pipe(
         Effect.timeout(this.config.shutdownDeadline),
         Effect.catchTag("TimeoutException", () => {
