@@ -6,6 +6,7 @@ import IORedis from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
 import { type RunningNode, startListeningNode } from "./support/bunNode.ts"
 import { freePort, redisUrl, uniqueCluster } from "./support/ports.ts"
+import { waitUntilSettled } from "./support/wait.ts"
 
 const running: Array<RunningNode> = []
 const cluster = uniqueCluster("e2e")
@@ -34,32 +35,7 @@ const roomInfo = async (node: RunningNode, room: string): Promise<RoomInfo> => {
 const readiness = async (node: RunningNode): Promise<{ ready: boolean; shardsHeld: number }> =>
   (await fetch(`${node.url()}/readyz`)).json() as Promise<{ ready: boolean; shardsHeld: number }>
 
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
-
-/**
- * Ready, and the shard assignment has stopped moving: the same per-node counts, summing to
- * every shard, over several samples. (Right after start-up shards still move to the nodes
- * that joined last, and an entity activated during that move is re-activated afterwards.)
- */
-const settled = (nodes: ReadonlyArray<RunningNode>) => {
-  let previous = ""
-  let stableSamples = 0
-  return until("the cluster settles", async () => {
-    const states = await Promise.all(nodes.map(readiness))
-    const counts = states.map((state) => state.shardsHeld).join(",")
-    const whole = states.every((state) => state.ready) && states.reduce((sum, state) => sum + state.shardsHeld, 0) === 300
-    stableSamples = whole && counts === previous ? stableSamples + 1 : 0
-    previous = counts
-    return stableSamples >= 5
-  }, 30_000)
-}
+const settled = (nodes: ReadonlyArray<RunningNode>) => waitUntilSettled(() => Promise.all(nodes.map(readiness)))
 
 describe("a cluster of three Bun node processes", () => {
   it("serves each room from one activation and fails over after kill -9", async () => {

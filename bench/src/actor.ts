@@ -11,8 +11,7 @@
  */
 import { ActorSystem, Actor, MailboxFull } from "@weft/actor"
 import { Deferred, Effect, Queue, Schema } from "effect"
-import * as hdr from "hdr-histogram-js"
-import { heapUsed, median, type Row, type ScenarioResult } from "./report.ts"
+import { heapUsed, histogram, median, type Row, type ScenarioResult } from "./report.ts"
 
 class Add extends Schema.TaggedRequest<Add>()("Add", {
   payload: { n: Schema.Number },
@@ -90,7 +89,6 @@ const tellThroughput = (n: number) =>
     return n / elapsed
   })
 
-const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })
 
 /** Sequential asks; latencies in microseconds. */
 const askLatency = (n: number) =>

@@ -16,12 +16,11 @@ import { ActorSystem } from "@weft/actor"
 import { Room, RoomLive } from "@weft/chat"
 import { ClusterNode, RedisRunnerStorage } from "@weft/cluster"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import * as hdr from "hdr-histogram-js"
 import IORedis from "ioredis"
-import { median, type Row, type ScenarioResult } from "./report.ts"
+import { histogram, median, type Row, type ScenarioResult } from "./report.ts"
+import { freePort, redisUrl } from "../../test/support/ports.ts"
 
 export interface Options {
   readonly roundTrips: number
@@ -34,19 +33,7 @@ export interface Options {
 export const defaults: Options = { roundTrips: 5000, messages: 50_000, inFlight: 64, rooms: 16, rounds: 3 }
 export const quick: Options = { roundTrips: 500, messages: 5000, inFlight: 64, rooms: 16, rounds: 1 }
 
-const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const root = join(import.meta.dirname, "..", "..")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const startPeer = (cluster: string, runnerPort: number, httpPort: number): ChildProcess =>
   spawn(process.execPath, [
@@ -61,7 +48,6 @@ const startPeer = (cluster: string, runnerPort: number, httpPort: number): Child
     "--log-level", "error"
   ], { stdio: "ignore" })
 
-const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })
 
 const roundTrip = (room: string, n: number) =>
   Effect.gen(function*() {

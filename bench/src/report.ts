@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
+import * as hdr from "hdr-histogram-js"
 
 export interface Row {
   readonly metric: string
@@ -92,3 +93,7 @@ export const median = (values: ReadonlyArray<number>): number => {
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** A latency histogram in microseconds, 1 us to 60 s, 3 significant digits. */
+export const histogram = () =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })

@@ -10,6 +10,7 @@ import { Context, Duration, Effect, Exit, Layer, Logger, LogLevel, Schema, Scope
 import IORedis from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
 import { freePort, redisUrl, startRedisServer, uniqueCluster } from "../../../test/support/ports.ts"
+import { waitUntil, waitUntilSettled } from "../../../test/support/wait.ts"
 
 const Hit = Schema.Struct({ activation: Schema.String, runner: Schema.String, count: Schema.Number })
 
@@ -97,32 +98,8 @@ const startNode = async (cluster: string, id: string, url: string = redisUrl): P
   }
 }
 
-const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
-
-/**
- * Every node ready and the shard assignment no longer moving (same per-node counts over
- * several samples, summing to every shard): right after start-up shards still move to the
- * nodes that joined last, and an entity activated during that move is re-activated after it.
- */
-const allReady = (nodes: ReadonlyArray<TestNode>) => {
-  let previous = ""
-  let stableSamples = 0
-  return waitUntil("every node is ready and the shards settle", async () => {
-    const states = await Promise.all(nodes.map((node) => node.run(Effect.flatMap(ClusterNode.ClusterStatus, (s) => s.readiness))))
-    const counts = states.map((state) => state.shardsHeld).join(",")
-    const whole = states.every((state) => state.ready) && states.reduce((sum, state) => sum + state.shardsHeld, 0) === 300
-    stableSamples = whole && counts === previous ? stableSamples + 1 : 0
-    previous = counts
-    return stableSamples >= 5
-  })
-}
+const allReady = (nodes: ReadonlyArray<TestNode>) =>
+  waitUntilSettled(() => Promise.all(nodes.map((node) => node.run(Effect.flatMap(ClusterNode.ClusterStatus, (s) => s.readiness)))))
 
 const hit = (sender: string, seq: number, entity = "general") =>
   Effect.flatMap(Probe.client, (client) => client(entity).Hit({ sender, seq })).pipe(
