@@ -166,7 +166,7 @@ type Provided =
   | ClusterStatus
 
 /** The embedded single node: everything in memory, no runner socket. */
-const embedded = (config: Config): Layer.Layer<Provided, Cause.IllegalArgumentException, ActorSystem> => {
+export const embedded = (config: Config): Layer.Layer<Provided, Cause.IllegalArgumentException, ActorSystem> => {
   const sharding = Sharding.layer.pipe(
     Layer.provideMerge(Runners.layerNoop),
     Layer.provide([
@@ -184,8 +184,8 @@ const embedded = (config: Config): Layer.Layer<Provided, Cause.IllegalArgumentEx
   )
 }
 
-/** A cluster member over Redis: socket runner with msgpack, Redis registry and topics. */
-const overRedis = (
+/** A cluster member over Redis: socket runner with msgpack, Redis registry and topics; shares its Redis connection. */
+export const overRedis = (
   config: Config,
   redis: Redis.RedisOptions
 ): Layer.Layer<Provided | Redis.Redis, Cause.IllegalArgumentException | SocketServer.SocketServerError, ActorSystem> => {

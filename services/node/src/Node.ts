@@ -4,8 +4,10 @@
  * drains the actors and exits.
  */
 import { ActorSystem } from "@weft/actor"
+import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
 import { ClusterNode } from "@weft/cluster"
+import * as Gateway from "@weft/gateway"
 import * as Notification from "@weft/notification"
 import { Layer, Logger, LogLevel } from "effect"
 import * as Health from "./Health.ts"
@@ -37,17 +39,46 @@ export const clusterConfig = (config: NodeConfig): ClusterNode.Config => ({
   lockExpiration: `${config.lockExpirationMs} millis`
 })
 
+export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
+  nodeId: config.nodeId,
+  allowedOrigins: config.allowedOrigins,
+  maxFrameBytes: config.maxFrameBytes,
+  ratePerSecond: config.ratePerSecond,
+  rateBurst: config.rateBurst,
+  maxSubscriptions: config.maxSubscriptions,
+  maxConnectionsPerUser: config.maxConnectionsPerUser,
+  heartbeatMs: config.heartbeatMs,
+  slowConsumerBytes: config.slowConsumerBytes,
+  slowConsumerPolicy: config.slowConsumerPolicy
+})
+
+/**
+ * Cluster membership and the registry store: with Redis, tickets live there too (any node
+ * redeems any node's) on the node's one Redis connection; alone, both are in memory.
+ */
+const membership = (config: NodeConfig) => {
+  const cluster = clusterConfig(config)
+  return cluster.redis === undefined
+    ? Auth.Tickets.layerMemory({ ttlSeconds: config.ticketTtlSeconds }).pipe(Layer.provideMerge(ClusterNode.embedded(cluster)))
+    : Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds: config.ticketTtlSeconds }).pipe(
+      Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis))
+    )
+}
+
 /** Everything a node runs, for the given configuration. */
 export const layer = (config: NodeConfig) => {
   const configLayer = Layer.succeed(NodeConfigService, config)
   const actors = ActorSystem.layer({ name: config.nodeId, shutdownDeadline: `${config.shutdownDeadlineMs} millis` })
-  const cluster = ClusterNode.layer(clusterConfig(config))
   const entities = Layer.mergeAll(Chat.RoomLive, Notification.UserLive)
-  const routes = Layer.mergeAll(Health.routes, HttpServer.NodeRoutes.use(Chat.routes))
+  const auth = Layer.mergeAll(Auth.Jwt.layerConfig(config), Auth.layerAuth)
+  const gateway = Gateway.layer.pipe(Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))))
+  const routes = Layer.mergeAll(Health.routes, HttpServer.NodeRoutes.use(Chat.routes), HttpServer.NodeRoutes.use(Auth.routes))
   const server = HttpServer.layer(routes)
   return server.pipe(
+    Layer.provideMerge(gateway),
+    Layer.provideMerge(auth),
     Layer.provideMerge(entities),
-    Layer.provideMerge(cluster),
+    Layer.provideMerge(membership(config)),
     Layer.provideMerge(actors),
     Layer.provide(configLayer),
     Layer.provide(logging(config))

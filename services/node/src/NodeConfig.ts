@@ -7,6 +7,13 @@ import { Context, Data, Either, ParseResult, Schema } from "effect"
 
 const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535))
 const Millis = Schema.NumberFromString.pipe(Schema.int(), Schema.positive())
+const Count = Schema.NumberFromString.pipe(Schema.int(), Schema.positive())
+/** `a, b ,c` → `["a", "b", "c"]`. */
+const CommaList = Schema.transform(Schema.String, Schema.Array(Schema.NonEmptyString), {
+  strict: true,
+  decode: (text) => text.split(",").map((part) => part.trim()).filter((part) => part.length > 0),
+  encode: (parts) => parts.join(",")
+})
 const LogLevel = Schema.Literal("trace", "debug", "info", "warning", "error", "none")
 const LogFormat = Schema.Literal("json", "pretty")
 
@@ -41,10 +48,40 @@ const keys = {
     flag: "lock-expiration-ms",
     env: "WEFT_LOCK_EXPIRATION_MS",
     doc: "how long a dead node's shards stay locked (bounds failover)"
-  }
+  },
+  jwtSecret: { flag: "jwt-secret", env: "WEFT_JWT_SECRET", doc: "HS256 shared secret for client JWTs (32+ bytes)" },
+  jwtPublicKey: { flag: "jwt-public-key", env: "WEFT_JWT_PUBLIC_KEY", doc: "RS256 public key (SPKI PEM) for client JWTs" },
+  jwtJwksUrl: { flag: "jwt-jwks-url", env: "WEFT_JWT_JWKS_URL", doc: "JWKS URL for client JWTs (RS256)" },
+  jwtIssuer: { flag: "jwt-issuer", env: "WEFT_JWT_ISSUER", doc: "required `iss` of client JWTs" },
+  jwtAudience: { flag: "jwt-audience", env: "WEFT_JWT_AUDIENCE", doc: "required `aud` of client JWTs" },
+  ticketTtlSeconds: { flag: "ticket-ttl-s", env: "WEFT_TICKET_TTL_S", doc: "lifetime of a connection ticket (1-60 s; 30-60 advised)" },
+  allowedOrigins: {
+    flag: "allowed-origins",
+    env: "WEFT_ALLOWED_ORIGINS",
+    doc: "comma-separated Origins allowed to open WebSockets (unset: any)"
+  },
+  maxFrameBytes: { flag: "max-frame-bytes", env: "WEFT_MAX_FRAME_BYTES", doc: "largest client frame; bigger closes with 1009" },
+  ratePerSecond: { flag: "rate-per-second", env: "WEFT_RATE_PER_SECOND", doc: "frames per second per connection (token bucket)" },
+  rateBurst: { flag: "rate-burst", env: "WEFT_RATE_BURST", doc: "token bucket size per connection" },
+  maxSubscriptions: { flag: "max-subscriptions", env: "WEFT_MAX_SUBSCRIPTIONS", doc: "subscriptions per connection" },
+  maxConnectionsPerUser: {
+    flag: "max-connections-per-user",
+    env: "WEFT_MAX_CONNECTIONS_PER_USER",
+    doc: "live connections per user, cluster-wide"
+  },
+  heartbeatMs: { flag: "heartbeat-ms", env: "WEFT_HEARTBEAT_MS", doc: "clients send a frame at least this often; silent for 2x closes 4001" },
+  slowConsumerBytes: {
+    flag: "slow-consumer-bytes",
+    env: "WEFT_SLOW_CONSUMER_BYTES",
+    doc: "unsent bytes a connection may buffer before the slow-consumer policy applies"
+  },
+  slowConsumerPolicy: { flag: "slow-consumer-policy", env: "WEFT_SLOW_CONSUMER_POLICY", doc: "disconnect | drop" }
 } as const satisfies Record<string, Key>
 
 type Name = keyof typeof keys
+
+/** Every key, for docs and the README check. */
+export const allKeys: ReadonlyArray<Key> = Object.values(keys)
 
 export const NodeConfigSchema = Schema.Struct({
   port: Schema.optionalWith(Port, { default: () => 8080 }),
@@ -58,23 +95,26 @@ export const NodeConfigSchema = Schema.Struct({
   runnerHost: Schema.optionalWith(Schema.NonEmptyString, { default: () => "127.0.0.1" }),
   runnerPort: Schema.optionalWith(Port, { default: () => 7700 }),
   runnerListenHost: Schema.optional(Schema.NonEmptyString),
-  lockExpirationMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 3000 })
+  lockExpirationMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 3000 }),
+  jwtSecret: Schema.optional(Schema.Redacted(Schema.String.pipe(Schema.minLength(32, { message: () => "at least 32 bytes" })))),
+  jwtPublicKey: Schema.optional(Schema.String.pipe(Schema.includes("BEGIN PUBLIC KEY", { message: () => "an SPKI PEM public key" }))),
+  jwtJwksUrl: Schema.optional(Schema.String.pipe(Schema.pattern(/^https?:\/\//, { message: () => "an http(s) URL" }))),
+  jwtIssuer: Schema.optional(Schema.NonEmptyString),
+  jwtAudience: Schema.optional(Schema.NonEmptyString),
+  ticketTtlSeconds: Schema.optionalWith(Count.pipe(Schema.between(1, 60)), { default: () => 30 }),
+  allowedOrigins: Schema.optional(CommaList),
+  maxFrameBytes: Schema.optionalWith(Count.pipe(Schema.between(256, 16 * 1024 * 1024)), { default: () => 65_536 }),
+  ratePerSecond: Schema.optionalWith(Count, { default: () => 100 }),
+  rateBurst: Schema.optionalWith(Count, { default: () => 200 }),
+  maxSubscriptions: Schema.optionalWith(Count, { default: () => 100 }),
+  maxConnectionsPerUser: Schema.optionalWith(Count, { default: () => 10 }),
+  heartbeatMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 25_000 }),
+  slowConsumerBytes: Schema.optionalWith(Count, { default: () => 1_048_576 }),
+  slowConsumerPolicy: Schema.optionalWith(Schema.Literal("disconnect", "drop"), { default: () => "disconnect" as const })
 })
 
-export interface NodeConfig {
-  readonly port: number
-  readonly host: string
-  readonly nodeId: string
-  readonly logLevel: typeof LogLevel.Type
-  readonly logFormat: typeof LogFormat.Type
-  readonly shutdownDeadlineMs: number
-  readonly redisUrl: string | undefined
-  readonly cluster: string
-  readonly runnerHost: string
-  readonly runnerPort: number
-  readonly runnerListenHost: string | undefined
-  readonly lockExpirationMs: number
-}
+/** The decoded configuration; `nodeId` is always set (a default is derived from the host). */
+export type NodeConfig = Omit<typeof NodeConfigSchema.Type, "nodeId"> & { readonly nodeId: string }
 
 export class NodeConfigService extends Context.Tag("@weft/node/NodeConfig")<NodeConfigService, NodeConfig>() {}
 
@@ -117,19 +157,22 @@ export const load = (
 ): Either.Either<NodeConfig, ConfigError | HelpRequested> =>
   Either.flatMap(collect(argv, env), (raw) =>
     Schema.decodeUnknownEither(NodeConfigSchema, { onExcessProperty: "error" })(raw).pipe(
-      Either.map((decoded): NodeConfig => ({
-        ...decoded,
-        nodeId: decoded.nodeId ?? defaultNodeId,
-        redisUrl: decoded.redisUrl,
-        runnerListenHost: decoded.runnerListenHost
-      })),
       Either.mapLeft((error) =>
         new ConfigError({
           message: `invalid configuration:\n${ParseResult.TreeFormatter.formatErrorSync(error)}\n(keys: ${
             Object.values(keys).map((key) => `--${key.flag} / ${key.env}`).join(", ")
           })`
         })
-      )
+      ),
+      Either.flatMap((decoded) => {
+        const verifiers = [decoded.jwtSecret, decoded.jwtPublicKey, decoded.jwtJwksUrl].filter((v) => v !== undefined)
+        if (verifiers.length > 1) {
+          return Either.left(
+            new ConfigError({ message: "invalid configuration: set only one of --jwt-secret, --jwt-public-key, --jwt-jwks-url" })
+          )
+        }
+        return Either.right<NodeConfig>({ ...decoded, nodeId: decoded.nodeId ?? defaultNodeId })
+      })
     ))
 
 /** The `--help` text: every key with its flag, variable and meaning. */
@@ -137,5 +180,5 @@ export const help = (): string =>
   [
     "weft node: every key can be given as a flag or an environment variable (flags win).",
     "",
-    ...Object.values(keys).map((key) => `  --${key.flag.padEnd(22)} ${key.env.padEnd(28)} ${key.doc}`)
+    ...Object.values(keys).map((key) => `  --${key.flag.padEnd(26)} ${key.env.padEnd(32)} ${key.doc}`)
   ].join("\n")

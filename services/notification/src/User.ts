@@ -17,7 +17,11 @@ export class Connection extends Schema.Class<Connection>("Connection")({
 }) {}
 
 export const User = Entity.make("user", [
-  Rpc.make("Attach", { payload: { connection: Connection }, success: Schema.Struct({ connections: Schema.Number }) }),
+  /** Registers a connection unless the user already has `max` (then `accepted` is false). */
+  Rpc.make("Attach", {
+    payload: { connection: Connection, max: Schema.optional(Schema.Number) },
+    success: Schema.Struct({ accepted: Schema.Boolean, connections: Schema.Number })
+  }),
   Rpc.make("Detach", { payload: { conn: Schema.String }, success: Schema.Struct({ connections: Schema.Number }) }),
   /** Drops every connection registered by `node` (that node died or drained). */
   Rpc.make("DetachNode", { payload: { node: Schema.String }, success: Schema.Struct({ connections: Schema.Number }) }),
@@ -32,8 +36,12 @@ export const UserLive = Entities.toLayer(
     return User.of({
       Attach: ({ payload }) =>
         Effect.sync(() => {
+          const known = connections.has(payload.connection.conn)
+          if (!known && payload.max !== undefined && connections.size >= payload.max) {
+            return { accepted: false, ...count() }
+          }
           connections.set(payload.connection.conn, payload.connection)
-          return count()
+          return { accepted: true, ...count() }
         }),
       Detach: ({ payload }) =>
         Effect.sync(() => {

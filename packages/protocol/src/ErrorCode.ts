@@ -1,0 +1,61 @@
+/**
+ * The error catalogue: every `error` frame carries one of these codes and its
+ * name. Codes are stable: a code keeps its meaning forever; new ones are added.
+ * The same table is in docs/protocol.md (a test keeps them equal).
+ */
+
+export const ErrorCodes = {
+  /** The frame is not a msgpack (or JSON) map of plain data (no extension types, nested at most 64 deep). */
+  malformed_frame: 1000,
+  /** The frame's `type` is not one the server accepts. */
+  unknown_type: 1001,
+  /** A field is missing or has the wrong type. */
+  invalid_frame: 1002,
+  /** A request id is reused while a request with that id is still in flight. */
+  duplicate_id: 1003,
+  /** A text frame on the msgpack protocol, or a binary frame on the JSON protocol. */
+  wrong_encoding: 1004,
+  /** The connection's permissions do not allow this channel. */
+  forbidden: 2000,
+  /** Unsubscribe from a channel the connection is not subscribed to. */
+  not_subscribed: 2001,
+  /** Subscribe to a channel the connection is already subscribed to. */
+  already_subscribed: 2002,
+  /** The channel name is not valid. */
+  invalid_channel: 2003,
+  /** Too many frames: the connection's rate limit was exceeded. */
+  rate_limited: 3000,
+  /** The connection already has the maximum number of subscriptions. */
+  too_many_subscriptions: 3001,
+  /** The RPC method does not exist. */
+  unknown_method: 4000,
+  /** The server failed to handle the request; retrying may help. */
+  internal_error: 4001,
+  /** A part of the cluster needed for the request is unavailable right now; retry later. */
+  unavailable: 4002,
+  /** The request took too long. */
+  timeout: 4003
+} as const
+
+export type ErrorName = keyof typeof ErrorCodes
+export type ErrorCodeNumber = (typeof ErrorCodes)[ErrorName]
+
+/** WebSocket close codes the server uses. */
+export const CloseCodes = {
+  /** Normal closure. */
+  normal: 1000,
+  /** The server is going away (drain); a `goodbye` frame came first. */
+  going_away: 1001,
+  /** Sustained abuse after `rate_limited` errors. */
+  policy_violation: 1008,
+  /** A frame exceeded the maximum frame size. */
+  message_too_big: 1009,
+  /** The server hit an unexpected condition. */
+  internal_error: 1011,
+  /** No frame from the client within the idle timeout. */
+  heartbeat_timeout: 4001,
+  /** The client reads too slowly: its send buffer passed the limit. */
+  slow_consumer: 4002,
+  /** The connection's credentials expired without a refresh. */
+  credentials_expired: 4003
+} as const

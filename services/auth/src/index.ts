@@ -1,0 +1,24 @@
+/**
+ * @weft/auth: client JWT verification and one-time connection tickets.
+ *
+ * - `Grant` (and its claim Schemas): what a verified client may do, made from JWT claims.
+ * - `Jwt`: the `JwtVerifier` service (HS256 secret, RS256 public key, RS256 JWKS, or disabled).
+ * - `Tickets`: the `Tickets` service (Redis for a cluster, memory for one node).
+ * - `routes` (`POST /v1/tickets`) for the node; `Auth` / `redeem` for the gateway's upgrade.
+ */
+export * from "./Grant.ts"
+export * as Jwt from "./Jwt.ts"
+export * as Tickets from "./Tickets.ts"
+export {
+  Auth,
+  type AuthService,
+  IssuedTicket,
+  layerAuth,
+  redeem,
+  RedeemError,
+  RedeemReason,
+  redeemStatus,
+  routes,
+  Unauthorized,
+  Unavailable
+} from "./http.ts"

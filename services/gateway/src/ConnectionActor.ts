@@ -1,0 +1,182 @@
+/**
+ * The connection actor: one per WebSocket, pinned to its node, addressed
+ * `conn/<node>/<n>` from anywhere in the cluster (through ActorMail). It owns
+ * the connection's subscriptions and answers its requests; the socket handler
+ * in front of it has already decoded, rate-limited and de-duplicated frames.
+ *
+ * A crash closes the connection (1011) instead of restarting with fresh state:
+ * the socket's subscriptions live in Bun and would no longer match the
+ * actor's. The client reconnects and subscribes again.
+ */
+import { Actor, Supervision } from "@weft/actor"
+import { User } from "@weft/notification"
+import { Channel, CloseCodes, ErrorCodes, type ErrorName, Frame } from "@weft/protocol"
+import { Entities } from "@weft/cluster"
+import { Effect, Schema } from "effect"
+import { Fanout } from "./Fanout.ts"
+import { GatewayConfigService } from "./GatewayConfig.ts"
+import { answer, Sockets, type Socket } from "./Sockets.ts"
+
+/** A decoded frame from the connection's own socket. */
+export class Inbound extends Schema.TaggedRequest<Inbound>()("Inbound", {
+  payload: { frame: Frame.ClientFrame },
+  success: Schema.Void,
+  failure: Schema.Never
+}) {}
+
+/** A frame for the client, from anywhere in the cluster. */
+export class Push extends Schema.TaggedRequest<Push>()("Push", {
+  payload: { frame: Frame.ServerFrame },
+  success: Schema.Void,
+  failure: Schema.Never
+}) {}
+
+/** Close the connection, optionally saying goodbye first. */
+export class Disconnect extends Schema.TaggedRequest<Disconnect>()("Disconnect", {
+  payload: { code: Schema.Number, reason: Schema.String, goodbye: Schema.optional(Frame.Goodbye) },
+  success: Schema.Void,
+  failure: Schema.Never
+}) {}
+
+/** The socket is gone: release everything. */
+export class SocketClosed extends Schema.TaggedRequest<SocketClosed>()("SocketClosed", {
+  payload: {},
+  success: Schema.Void,
+  failure: Schema.Never
+}) {}
+
+export const Connection = Actor.make("conn", [Inbound, Push, Disconnect, SocketClosed])
+export type ConnectionMessage = Inbound | Push | Disconnect | SocketClosed
+
+const errorFrame = (id: number | undefined, name: ErrorName, message: string): typeof Frame.ErrorFrame.Type => ({
+  type: "error",
+  ...(id === undefined ? {} : { id }),
+  code: ErrorCodes[name],
+  name,
+  message
+})
+
+export const ConnectionLive = Actor.toLayer(
+  Connection,
+  (ctx) =>
+    Effect.gen(function*() {
+      const sockets = yield* Sockets
+      const fanout = yield* Fanout
+      const config = yield* GatewayConfigService
+      const users = yield* User.client
+      const found = sockets.get(ctx.address.key)
+      if (found === undefined) {
+        // The socket closed before the actor started: nothing to serve.
+        yield* ctx.stop
+        return { receive: { Inbound: () => Effect.void, Push: () => Effect.void, Disconnect: () => Effect.void, SocketClosed: () => Effect.void } }
+      }
+      const socket: Socket = found
+      const { grant } = socket.data
+      const address = ctx.address.toString()
+      const canSubscribe = Channel.matcher(grant.subscribe, grant.user)
+      const canPublish = Channel.matcher(grant.publish, grant.user)
+      const subscriptions = new Set<string>()
+
+      const reply = (id: number | undefined, frame: Frame.ServerFrame) => answer(sockets, socket, id, frame)
+      const fail = (id: number | undefined, name: ErrorName, message: string) => reply(id, errorFrame(id, name, message))
+
+      const handle = (frame: Frame.ClientFrame): Effect.Effect<void> => {
+        switch (frame.type) {
+          case "subscribe": {
+            const { id, channel } = frame
+            if (!canSubscribe(channel)) return fail(id, "forbidden", `not allowed to subscribe to ${channel}`)
+            if (subscriptions.has(channel)) return fail(id, "already_subscribed", `already subscribed to ${channel}`)
+            if (subscriptions.size >= config.maxSubscriptions) {
+              return fail(id, "too_many_subscriptions", `at most ${config.maxSubscriptions} subscriptions per connection`)
+            }
+            subscriptions.add(channel)
+            return fanout.subscribe(socket, channel).pipe(
+              Effect.zipRight(reply(id, { type: "ack", id })),
+              Effect.catchAll((error) =>
+                Effect.zipRight(
+                  Effect.sync(() => subscriptions.delete(channel)),
+                  fail(id, "unavailable", `could not subscribe: ${error.message}`)
+                )
+              )
+            )
+          }
+          case "unsubscribe": {
+            const { id, channel } = frame
+            if (!subscriptions.delete(channel)) return fail(id, "not_subscribed", `not subscribed to ${channel}`)
+            return Effect.zipRight(fanout.unsubscribe(socket, channel), reply(id, { type: "ack", id }))
+          }
+          case "publish": {
+            const { id, channel, data } = frame
+            if (!canPublish(channel)) return fail(id, "forbidden", `not allowed to publish to ${channel}`)
+            return Effect.clockWith((clock) =>
+              fanout.publish({ type: "message", channel, data, from: grant.user, at: clock.unsafeCurrentTimeMillis() })
+            ).pipe(
+              Effect.zipRight(reply(id, { type: "ack", id })),
+              Effect.catchAll((error) => fail(id, "unavailable", `could not publish: ${error.message}`))
+            )
+          }
+          case "rpc": {
+            const { id, method } = frame
+            if (method === "conn.info") {
+              return reply(id, {
+                type: "reply",
+                id,
+                result: {
+                  conn: address,
+                  user: grant.user,
+                  ...(grant.device === undefined ? {} : { device: grant.device }),
+                  node: config.nodeId,
+                  subscriptions: Array.from(subscriptions)
+                }
+              })
+            }
+            return fail(id, "unknown_method", `no method ${JSON.stringify(method)}`)
+          }
+          case "ping":
+            return reply(undefined, frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id })
+          case "pong":
+            return Effect.void
+        }
+      }
+
+      const release = Effect.gen(function*() {
+        yield* Effect.forEach(Array.from(subscriptions), (channel) => fanout.unsubscribe(socket, channel), { discard: true })
+        subscriptions.clear()
+        yield* users(grant.user).Detach({ conn: address }).pipe(
+          Entities.withTimeout(`user/${grant.user}`, "5 seconds"),
+          Effect.catchAll((error) => Effect.logWarning(`could not detach ${address} from user ${grant.user}: ${error._tag}`))
+        )
+      })
+
+      return {
+        receive: {
+          Inbound: ({ frame }) => handle(frame),
+          Push: ({ frame }) => Effect.sync(() => void sockets.send(socket, frame)),
+          Disconnect: ({ code, reason, goodbye }) =>
+            Effect.sync(() => {
+              if (goodbye !== undefined) sockets.send(socket, goodbye)
+              socket.data.closing = true
+              socket.close(code, reason)
+            }),
+          SocketClosed: () => ctx.stop
+        },
+        stopping: (termination) =>
+          Effect.zipRight(
+            release,
+            Effect.sync(() => {
+              if (socket.data.closing) return
+              // Stopped while the socket is open: a crash or the node shutting down.
+              socket.data.closing = true
+              if (termination._tag === "Shutdown") socket.close(CloseCodes.going_away, "server shutting down")
+              else socket.close(CloseCodes.internal_error, "connection failed")
+            })
+          )
+      }
+    }),
+  {
+    activation: "explicit",
+    supervision: Supervision.stop,
+    // Inbound frames are rate limited before they get here, so a full mailbox means a stuck actor.
+    mailbox: { capacity: 1024, overflow: "stop" }
+  }
+)

@@ -1,0 +1,108 @@
+/**
+ * Channel fan-out. A publish is encoded once (a msgpack `message` frame) and
+ * crosses to every node with subscribers once, on the cluster topic
+ * `ch:<channel>`; each node hands those same bytes to Bun's native topic
+ * publish for its msgpack sockets, and re-encodes them to JSON once if it has
+ * JSON sockets on the channel. Never one send per recipient in our code.
+ *
+ * A node subscribes to a channel's cluster topic while at least one of its
+ * sockets is subscribed (reference counted here; ClusterTopics keeps one
+ * Redis subscription per topic per node).
+ */
+import { ClusterTopics } from "@weft/cluster"
+import { Codec, type Frame } from "@weft/protocol"
+import { Context, Deferred, Effect, Exit, FiberId, Layer, Scope } from "effect"
+import { Sockets, type Socket } from "./Sockets.ts"
+
+export interface FanoutService {
+  /** Subscribes the socket; resolves once the node hears the channel from every node. */
+  readonly subscribe: (socket: Socket, channel: string) => Effect.Effect<void, ClusterTopics.TopicError>
+  readonly unsubscribe: (socket: Socket, channel: string) => Effect.Effect<void>
+  /** Delivers a `message` frame to every subscriber of its channel on every node. */
+  readonly publish: (message: typeof Frame.Message.Type) => Effect.Effect<void, ClusterTopics.TopicError>
+  /** Channels this node listens to, for metrics. */
+  readonly channels: () => number
+}
+
+export class Fanout extends Context.Tag("@weft/gateway/Fanout")<Fanout, FanoutService>() {}
+
+const clusterTopic = (channel: string): string => `ch:${channel}`
+/** Bun topics, one per encoding: a socket subscribes to the one of its protocol. */
+export const bunTopic = (channel: string, encoding: Codec.Encoding): string => `${encoding === "msgpack" ? "m" : "j"}:${channel}`
+
+interface Listening {
+  /** Local sockets subscribed (or subscribing). */
+  count: number
+  readonly scope: Scope.CloseableScope
+  /** Completes when the cluster subscription is confirmed (or failed). */
+  readonly ready: Deferred.Deferred<void, ClusterTopics.TopicError>
+}
+
+export const make = Effect.gen(function*() {
+  const topics = yield* ClusterTopics.ClusterTopics
+  const sockets = yield* Sockets
+  const listening = new Map<string, Listening>()
+
+  const deliver = (channel: string) => (bytes: Uint8Array): void => {
+    const server = sockets.server()
+    if (server === undefined) return
+    server.publish(bunTopic(channel, "msgpack"), bytes)
+    const json = bunTopic(channel, "json")
+    if (server.subscriberCount(json) > 0) server.publish(json, Codec.msgpackToJson(bytes))
+  }
+
+  const release = (channel: string, entry: Listening): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      entry.count--
+      if (entry.count > 0 || listening.get(channel) !== entry) return Effect.void
+      listening.delete(channel)
+      return Scope.close(entry.scope, Exit.void)
+    })
+
+  const listen = (channel: string): Effect.Effect<Listening, ClusterTopics.TopicError> =>
+    Effect.suspend(() => {
+      const existing = listening.get(channel)
+      if (existing !== undefined) {
+        existing.count++
+        return Effect.as(Deferred.await(existing.ready), existing).pipe(Effect.tapError(() => release(channel, existing)))
+      }
+      // Made and registered in one synchronous step, so a second subscriber arriving while
+      // the Redis SUBSCRIBE is in flight joins this entry instead of subscribing again.
+      const entry: Listening = {
+        count: 1,
+        scope: Effect.runSync(Scope.make()),
+        ready: Deferred.unsafeMake(FiberId.none)
+      }
+      listening.set(channel, entry)
+      return topics.subscribe(clusterTopic(channel), deliver(channel)).pipe(
+        Scope.extend(entry.scope),
+        Effect.exit,
+        Effect.flatMap((exit) => Effect.zipRight(Deferred.done(entry.ready, exit), exit)),
+        Effect.as(entry),
+        Effect.tapError(() => release(channel, entry))
+      )
+    })
+
+  const service: FanoutService = {
+    subscribe: (socket, channel) =>
+      Effect.flatMap(listen(channel), () =>
+        Effect.sync(() => {
+          socket.subscribe(bunTopic(channel, socket.data.encoding))
+        })),
+    unsubscribe: (socket, channel) =>
+      Effect.suspend(() => {
+        if (!socket.data.closing) socket.unsubscribe(bunTopic(channel, socket.data.encoding))
+        const entry = listening.get(channel)
+        return entry === undefined ? Effect.void : release(channel, entry)
+      }),
+    publish: (message) =>
+      Effect.suspend(() => topics.publish(clusterTopic(message.channel), Codec.toBytes(Codec.encodeServerFrame(message, "msgpack")))),
+    channels: () => listening.size
+  }
+  yield* Effect.addFinalizer(() =>
+    Effect.forEach(Array.from(listening.values()), (entry) => Scope.close(entry.scope, Exit.void), { discard: true })
+  )
+  return service
+})
+
+export const layer: Layer.Layer<Fanout, never, ClusterTopics.ClusterTopics | Sockets> = Layer.scoped(Fanout, make)

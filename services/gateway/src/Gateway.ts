@@ -1,0 +1,243 @@
+/**
+ * WebSocket termination on Bun.serve: the upgrade (refused before it happens
+ * for a bad ticket, origin, subprotocol or too many connections), and the
+ * socket events. Each socket gets a connection actor; this module does the
+ * per-frame work that must be cheap and synchronous (decode, rate limit,
+ * duplicate ids) and hands valid frames to the actor. A sweeper closes silent
+ * connections (heartbeat) and slow consumers.
+ */
+import { ActorMail, Entities } from "@weft/cluster"
+import { ActorSystem } from "@weft/actor"
+import { Auth, type Grant } from "@weft/auth"
+import { Connection, User } from "@weft/notification"
+import { CloseCodes, Codec, ErrorCodes, type ErrorName, type Frame } from "@weft/protocol"
+import type { Server, WebSocketHandler } from "bun"
+import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import * as ConnectionActor from "./ConnectionActor.ts"
+import { ConnectionLive, Inbound, SocketClosed } from "./ConnectionActor.ts"
+import * as Fanout from "./Fanout.ts"
+import { GatewayConfigService } from "./GatewayConfig.ts"
+import * as RateLimit from "./RateLimit.ts"
+import * as SocketsModule from "./Sockets.ts"
+import { type Socket, Sockets, type SocketState } from "./Sockets.ts"
+
+export const path = "/v1/ws"
+
+export interface WebSocketGatewayService {
+  readonly path: string
+  /** Refuses with a plain HTTP response, or upgrades (and resolves to `undefined`). */
+  readonly upgrade: (request: Request, server: Server<SocketState>) => Promise<Response | undefined>
+  readonly websocket: WebSocketHandler<SocketState>
+  /** Called once the server listens. */
+  readonly attach: (server: Server<SocketState>) => void
+  /** Says goodbye to every connection and closes it; new upgrades get 503 from then on. */
+  readonly drain: Effect.Effect<void>
+  readonly connections: () => number
+}
+
+export class WebSocketGateway extends Context.Tag("@weft/gateway/WebSocketGateway")<WebSocketGateway, WebSocketGatewayService>() {}
+
+const refuse = (status: number, message: string): Response =>
+  new Response(message, { status, headers: { "content-type": "text/plain; charset=utf-8" } })
+
+const isRequest = (frame: Frame.ClientFrame): frame is Extract<Frame.ClientFrame, { readonly id: number }> =>
+  frame.type === "subscribe" || frame.type === "unsubscribe" || frame.type === "publish" || frame.type === "rpc"
+
+const make = Effect.gen(function*() {
+  const config = yield* GatewayConfigService
+  const sockets = yield* Sockets
+  const system = yield* ActorSystem
+  const mail = yield* ActorMail.ActorMail
+  const auth = yield* Auth
+  const users = yield* User.client
+  const runtime = yield* Effect.runtime<never>()
+  const runPromise = Runtime.runPromise(runtime)
+  const runSync = Runtime.runSync(runtime)
+  const runFork = Runtime.runFork(runtime)
+  let draining = false
+  let next = 0
+
+  const detach = (grant: Grant, address: string) =>
+    users(grant.user).Detach({ conn: address }).pipe(
+      Entities.withTimeout(`user/${grant.user}`, "5 seconds"),
+      Effect.catchAll((error) => Effect.logWarning(`could not detach ${address}: ${error._tag}`))
+    )
+
+  const upgrade = (request: Request, server: Server<SocketState>): Promise<Response | undefined> =>
+    runPromise(Effect.gen(function*() {
+      if (draining) return refuse(503, "this node is draining; connect to another")
+      const origin = request.headers.get("origin")
+      if (config.allowedOrigins !== undefined && (origin === null || !config.allowedOrigins.includes(origin))) {
+        return refuse(403, "origin not allowed")
+      }
+      const offered = request.headers.get("sec-websocket-protocol")
+      const encoding = Codec.negotiate(offered)
+      if (encoding === undefined) {
+        return refuse(400, `unsupported subprotocol; offer ${Codec.subprotocols.msgpack} or ${Codec.subprotocols.json}`)
+      }
+      const redeemed = yield* Effect.either(auth.redeem(new URL(request.url).searchParams.get("ticket")))
+      if (redeemed._tag === "Left") {
+        return redeemed.left.reason === "unavailable"
+          ? refuse(503, "tickets are unavailable right now")
+          : refuse(401, "missing, invalid, expired or used ticket")
+      }
+      const grant = redeemed.right
+      const key = mail.localKey(++next)
+      const address = `conn/${key}`
+      const attached = yield* Effect.either(
+        users(grant.user).Attach({
+          connection: new Connection({
+            conn: address,
+            node: config.nodeId,
+            ...(grant.device === undefined ? {} : { device: grant.device })
+          }),
+          max: config.maxConnectionsPerUser
+        }).pipe(Entities.withTimeout(`user/${grant.user}`, "5 seconds"))
+      )
+      if (attached._tag === "Left") return refuse(503, "the cluster cannot register the connection right now")
+      if (!attached.right.accepted) return refuse(429, `at most ${config.maxConnectionsPerUser} connections per user`)
+      const now = Date.now()
+      const state: SocketState = {
+        key,
+        grant,
+        encoding,
+        bucket: RateLimit.makeBucket(config.rateBurst, now),
+        inFlight: new Set(),
+        lastFrameAt: now,
+        actor: undefined,
+        closing: false
+      }
+      const upgraded = server.upgrade(request, {
+        data: state,
+        headers: offered === null ? {} : { "Sec-WebSocket-Protocol": Codec.subprotocols[encoding] }
+      })
+      if (upgraded) return undefined
+      yield* detach(grant, address)
+      return refuse(400, "expected a WebSocket upgrade")
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.as(Effect.logError("websocket upgrade failed", cause), refuse(500, "internal error"))
+      )
+    ))
+
+  const sendError = (socket: Socket, id: number | undefined, name: ErrorName, message: string): void => {
+    sockets.send(socket, { type: "error", ...(id === undefined ? {} : { id }), code: ErrorCodes[name], name, message })
+  }
+
+  const close = (socket: Socket, code: number, reason: string): void => {
+    if (socket.data.closing) return
+    socket.data.closing = true
+    socket.close(code, reason)
+  }
+
+  const websocket: WebSocketHandler<SocketState> = {
+    maxPayloadLength: config.maxFrameBytes,
+    backpressureLimit: config.slowConsumerBytes,
+    closeOnBackpressureLimit: false,
+    // A backstop: the sweeper closes silent connections (4001) well before this.
+    idleTimeout: Math.min(960, Math.ceil((3 * config.heartbeatMs) / 1000)),
+    sendPings: true,
+    open: (socket) => {
+      sockets.add(socket)
+      const { grant, key } = socket.data
+      sockets.send(socket, {
+        type: "welcome",
+        protocol: "weft.v1",
+        conn: `conn/${key}`,
+        user: grant.user,
+        ...(grant.device === undefined ? {} : { device: grant.device }),
+        node: config.nodeId,
+        heartbeat: config.heartbeatMs,
+        limits: {
+          maxFrameBytes: config.maxFrameBytes,
+          maxSubscriptions: config.maxSubscriptions,
+          ratePerSecond: config.ratePerSecond
+        }
+      })
+      const spawned = runSync(Effect.either(system.spawn(ConnectionActor.Connection, key)))
+      if (spawned._tag === "Left") close(socket, CloseCodes.internal_error, "could not start the connection")
+      else socket.data.actor = spawned.right
+    },
+    message: (socket, raw) => {
+      const state = socket.data
+      const now = Date.now()
+      state.lastFrameAt = now
+      const decoded = Codec.decodeClientFrame(raw, state.encoding)
+      if (decoded._tag === "Left") {
+        const error = decoded.left
+        return void sockets.send(socket, {
+          type: "error",
+          ...(error.id === undefined ? {} : { id: error.id }),
+          code: error.code,
+          name: error.name,
+          message: error.detail
+        })
+      }
+      const frame = decoded.right
+      const id = isRequest(frame) ? frame.id : undefined
+      const verdict = RateLimit.take(state.bucket, config.ratePerSecond, config.rateBurst, now)
+      if (verdict === "abuse") return close(socket, CloseCodes.policy_violation, "rate limit exceeded repeatedly")
+      if (verdict === "refuse") return sendError(socket, id, "rate_limited", `more than ${config.ratePerSecond} frames per second`)
+      if (id !== undefined) {
+        if (state.inFlight.has(id)) return sendError(socket, id, "duplicate_id", `request ${id} is still in flight`)
+        state.inFlight.add(id)
+      }
+      const actor = state.actor
+      // The frame was decoded against the same Schema the message declares: skip re-validation.
+      const told = actor === undefined ? undefined : runSync(Effect.either(actor.tell(new Inbound({ frame }, true))))
+      if (told === undefined || told._tag === "Left") {
+        if (id !== undefined) state.inFlight.delete(id)
+        sendError(socket, id, "unavailable", "the connection cannot take more requests right now")
+      }
+    },
+    close: (socket) => {
+      socket.data.closing = true
+      sockets.remove(socket)
+      const actor = socket.data.actor
+      const told = actor === undefined ? undefined : runSync(Effect.either(actor.tell(new SocketClosed())))
+      // No actor to clean up after itself: release the user registration here.
+      if (told === undefined || told._tag === "Left") runFork(detach(socket.data.grant, `conn/${socket.data.key}`))
+    }
+  }
+
+  /** Closes connections silent for two heartbeats, and slow consumers under the `disconnect` policy. */
+  const sweep = Effect.sync(() => {
+    const now = Date.now()
+    for (const socket of sockets.all()) {
+      if (socket.data.closing) continue
+      if (now - socket.data.lastFrameAt > 2 * config.heartbeatMs) {
+        close(socket, CloseCodes.heartbeat_timeout, "no frame within two heartbeats")
+      } else if (config.slowConsumerPolicy === "disconnect" && socket.getBufferedAmount() > config.slowConsumerBytes) {
+        close(socket, CloseCodes.slow_consumer, "slow consumer")
+      }
+    }
+  })
+  yield* Effect.forkScoped(
+    Effect.repeat(sweep, Schedule.spaced(Duration.millis(Math.min(1000, Math.max(50, config.heartbeatMs / 4)))))
+  )
+
+  const drain = Effect.sync(() => {
+    draining = true
+    for (const socket of Array.from(sockets.all())) {
+      // Staggered so that reconnecting clients do not all land on the next node at once.
+      sockets.send(socket, { type: "goodbye", reason: "shutdown", reconnect: true, after: Math.floor(Math.random() * 5000) })
+      close(socket, CloseCodes.going_away, "server shutting down")
+    }
+  })
+
+  return {
+    path,
+    upgrade,
+    websocket,
+    attach: (server) => sockets.setServer(server),
+    drain,
+    connections: () => sockets.count()
+  } satisfies WebSocketGatewayService
+})
+
+/** The gateway role: sockets, fan-out, connection actors and the upgrade path. */
+export const layer = Layer.scoped(WebSocketGateway, make).pipe(
+  Layer.provideMerge(ConnectionLive),
+  Layer.provideMerge(Fanout.layer),
+  Layer.provideMerge(SocketsModule.layer)
+)

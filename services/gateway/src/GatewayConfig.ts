@@ -1,0 +1,25 @@
+/**
+ * The gateway's limits. Every one is a node flag and environment variable
+ * (services/node/src/NodeConfig.ts) and is documented in docs/protocol.md.
+ */
+import { Context } from "effect"
+
+export interface GatewayConfig {
+  readonly nodeId: string
+  /** `undefined`: any Origin may connect. */
+  readonly allowedOrigins: ReadonlyArray<string> | undefined
+  readonly maxFrameBytes: number
+  readonly ratePerSecond: number
+  readonly rateBurst: number
+  readonly maxSubscriptions: number
+  readonly maxConnectionsPerUser: number
+  readonly heartbeatMs: number
+  readonly slowConsumerBytes: number
+  readonly slowConsumerPolicy: "disconnect" | "drop"
+}
+
+export class GatewayConfigService extends Context.Tag("@weft/gateway/GatewayConfig")<GatewayConfigService, GatewayConfig>() {}
+
+/** Sustained abuse: this many rate-limited frames within `abuseWindowMs` closes the connection (1008). */
+export const abuseThreshold = 50
+export const abuseWindowMs = 10_000

@@ -1,0 +1,12 @@
+/**
+ * @weft/gateway: WebSocket termination, connection actors and channel fan-out.
+ */
+export { Connection, ConnectionLive, Disconnect, Inbound, Push, SocketClosed } from "./ConnectionActor.ts"
+export type { ConnectionMessage } from "./ConnectionActor.ts"
+export * as Fanout from "./Fanout.ts"
+export { GatewayConfigService } from "./GatewayConfig.ts"
+export type { GatewayConfig } from "./GatewayConfig.ts"
+export { layer, path, WebSocketGateway } from "./Gateway.ts"
+export type { WebSocketGatewayService } from "./Gateway.ts"
+export { Sockets } from "./Sockets.ts"
+export type { Socket, SocketState } from "./Sockets.ts"
