@@ -6,7 +6,8 @@ import IORedis from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
 import { type RunningNode, startListeningNode } from "./support/bunNode.ts"
 import { freePort, redisUrl, uniqueCluster } from "./support/ports.ts"
-import { waitUntilSettled } from "./support/wait.ts"
+import { type NodeReadiness, waitUntilSettled } from "./support/wait.ts"
+import { connectAs, jwtSecret, makeJwt, requestTicket } from "./support/wsClient.ts"
 
 const running: Array<RunningNode> = []
 const cluster = uniqueCluster("e2e")
@@ -32,8 +33,8 @@ const roomInfo = async (node: RunningNode, room: string): Promise<RoomInfo> => {
   return (await response.json()) as RoomInfo
 }
 
-const readiness = async (node: RunningNode): Promise<{ ready: boolean; shardsHeld: number }> =>
-  (await fetch(`${node.url()}/readyz`)).json() as Promise<{ ready: boolean; shardsHeld: number }>
+const readiness = async (node: RunningNode): Promise<NodeReadiness> =>
+  (await fetch(`${node.url()}/readyz`)).json() as Promise<NodeReadiness>
 
 const settled = (nodes: ReadonlyArray<RunningNode>) => waitUntilSettled(() => Promise.all(nodes.map(readiness)))
 
@@ -47,7 +48,8 @@ describe("a cluster of three Bun node processes", () => {
         "--cluster", cluster,
         "--runner-host", "127.0.0.1",
         "--runner-port", String(runnerPort),
-        "--lock-expiration-ms", String(lockExpirationMs)
+        "--lock-expiration-ms", String(lockExpirationMs),
+        "--jwt-secret", jwtSecret
       ])
     ))
     running.push(...nodes)
@@ -74,5 +76,37 @@ describe("a cluster of three Bun node processes", () => {
     await settled(survivors)
     const again = await Promise.all(survivors.map((node) => roomInfo(node, "general")))
     expect(new Set(again.map((info) => info.activation)).size).toBe(1)
+  }, 90_000)
+})
+
+describe("roles chosen at start-up", () => {
+  it("a gateway-only node serves clients while the chat and notification entities live on another node", async () => {
+    const roleCluster = uniqueCluster("roles")
+    const [frontPort, backPort] = await Promise.all([freePort(), freePort()])
+    const common = ["--redis-url", redisUrl, "--cluster", roleCluster, "--runner-host", "127.0.0.1", "--jwt-secret", jwtSecret]
+    const [front, back] = await Promise.all([
+      startListeningNode([...common, "--node-id", "front", "--runner-port", String(frontPort), "--roles", "gateway,auth"]),
+      startListeningNode([...common, "--node-id", "back", "--runner-port", String(backPort), "--roles", "chat,notification"])
+    ])
+    running.push(front, back)
+    try {
+      await settled([front, back])
+      expect((await readiness(front)).shardGroups).toEqual([])
+      expect([...(await readiness(back)).shardGroups].sort()).toEqual(["chat", "notification"])
+      // Rooms are placed on the node with the chat role, whichever node is asked.
+      const info = await roomInfo(front, "general")
+      expect(info.runner).toBe(`127.0.0.1:${backPort}`)
+      // The gateway registers connections with the user entity on the other node.
+      const { client, welcome } = await connectAs(front.url(), { sub: "ada", weft: { subscribe: ["*"], publish: ["*"] } })
+      expect(welcome.type === "welcome" && welcome.node).toBe("front")
+      client.close()
+      // The back node has no auth role: no ticket endpoint there.
+      expect((await requestTicket(back.url(), await makeJwt({ sub: "ada" }))).status).toBe(404)
+    } finally {
+      const redis = new IORedis(redisUrl)
+      const keys = await redis.keys(`weft:{${roleCluster}}:*`)
+      if (keys.length > 0) await redis.del(...keys)
+      await redis.quit()
+    }
   }, 90_000)
 })

@@ -11,6 +11,7 @@ export const waitUntil = async (what: string, check: () => Promise<boolean>, tim
 
 export interface NodeReadiness {
   readonly ready: boolean
+  readonly shardGroups: ReadonlyArray<string>
   readonly shardsHeld: number
 }
 
@@ -21,7 +22,7 @@ export interface NodeReadiness {
  */
 export const waitUntilSettled = (
   sample: () => Promise<ReadonlyArray<NodeReadiness>>,
-  shards = 300,
+  shardsPerGroup = 300,
   timeoutMs = 30_000
 ): Promise<void> => {
   let previous = ""
@@ -29,7 +30,9 @@ export const waitUntilSettled = (
   return waitUntil("the cluster settles", async () => {
     const states = await sample()
     const counts = states.map((state) => state.shardsHeld).join(",")
-    const whole = states.every((state) => state.ready) && states.reduce((sum, state) => sum + state.shardsHeld, 0) === shards
+    const groups = new Set(states.flatMap((state) => state.shardGroups))
+    const whole = states.every((state) => state.ready) &&
+      states.reduce((sum, state) => sum + state.shardsHeld, 0) === groups.size * shardsPerGroup
     stableSamples = whole && counts === previous ? stableSamples + 1 : 0
     previous = counts
     return stableSamples >= 5

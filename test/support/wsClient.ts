@@ -47,6 +47,12 @@ export interface Refusal {
   readonly body: string
 }
 
+/**
+ * Messages that arrive before `wrap` attaches its listener: the server's first frame can
+ * come in the same packet as the upgrade response, and `ws` emits it right after `open`.
+ */
+const early = new WeakMap<WebSocket, Array<{ readonly data: Buffer; readonly isBinary: boolean }>>()
+
 /** Tries to open a WebSocket; resolves with the HTTP refusal if the server answers without upgrading. */
 export const tryConnect = (
   url: string,
@@ -55,6 +61,12 @@ export const tryConnect = (
   new Promise((resolve, reject) => {
     const socket = new WebSocket(url, options.protocols === undefined ? [] : [...options.protocols], {
       ...(options.origin === undefined ? {} : { origin: options.origin })
+    })
+    const buffered: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = []
+    early.set(socket, buffered)
+    socket.on("message", function buffer(data: Buffer, isBinary: boolean) {
+      if (early.get(socket) === buffered) buffered.push({ data, isBinary })
+      else socket.off("message", buffer)
     })
     socket.once("open", () => resolve(socket))
     socket.once("unexpected-response", (_request, response) => {
@@ -84,13 +96,16 @@ export const wrap = (socket: WebSocket, encoding: Codec.Encoding): Client => {
   const frames: Array<ServerFrame> = []
   const undecodable: Array<string> = []
   const waiters = new Set<() => void>()
-  socket.on("message", (data: Buffer, isBinary: boolean) => {
+  const receive = (data: Buffer, isBinary: boolean) => {
     const raw = isBinary ? new Uint8Array(data) : data.toString("utf8")
     const decoded = Codec.decodeServerFrame(raw, encoding)
     if (Either.isLeft(decoded)) undecodable.push(decoded.left.detail)
     else frames.push(decoded.right)
     for (const waiter of waiters) waiter()
-  })
+  }
+  for (const message of early.get(socket) ?? []) receive(message.data, message.isBinary)
+  early.delete(socket)
+  socket.on("message", receive)
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     socket.once("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
   })

@@ -46,6 +46,12 @@ export interface Config {
   /** Interface the runner socket binds; defaults to `runnerHost`. */
   readonly runnerListenHost?: string
   readonly shardsPerGroup?: number
+  /**
+   * Shard groups: every group entities use anywhere in the cluster (`available`, the same on
+   * every node) and the groups this node hosts (`assigned`: the groups of its roles).
+   * Default: the one group `default`, hosted here.
+   */
+  readonly shardGroups?: { readonly available: ReadonlyArray<string>; readonly assigned: ReadonlyArray<string> }
   /** How long a dead node's shard locks live: bounds failover time. */
   readonly lockExpiration?: Duration.DurationInput
   readonly lockRefreshInterval?: Duration.DurationInput
@@ -69,6 +75,8 @@ export interface Readiness {
   /** What is wrong when not ready. */
   readonly reasons: ReadonlyArray<string>
   readonly mode: "embedded" | "redis"
+  /** The shard groups this node hosts. */
+  readonly shardGroups: ReadonlyArray<string>
   readonly shardsHeld: number
 }
 
@@ -86,6 +94,8 @@ const shardingConfig = (config: Config): Partial<ShardingConfig.ShardingConfig["
     ? Option.none()
     : Option.some(RunnerAddress.make(config.runnerListenHost, config.runnerPort)),
   shardsPerGroup: config.shardsPerGroup ?? defaults.shardsPerGroup,
+  availableShardGroups: config.shardGroups?.available ?? ["default"],
+  assignedShardGroups: config.shardGroups?.assigned ?? ["default"],
   shardLockExpiration: Duration.decode(config.lockExpiration ?? defaults.lockExpiration),
   shardLockRefreshInterval: Duration.decode(config.lockRefreshInterval ?? defaults.lockRefreshInterval),
   refreshAssignmentsInterval: Duration.decode(config.refreshAssignmentsInterval ?? defaults.refreshAssignmentsInterval),
@@ -133,8 +143,9 @@ const statusLayer = <R>(config: Config, getRedis: Effect.Effect<Redis.RedisServi
       const redis = yield* getRedis
       const heartbeat = yield* Effect.serviceOption(Heartbeat)
       const sharded = shardingConfig(config)
-      const shards = Array.from({ length: sharded.shardsPerGroup ?? defaults.shardsPerGroup }, (_, i) =>
-        ShardId.make("default", i + 1))
+      const shards = (sharded.assignedShardGroups ?? []).flatMap((group) =>
+        Array.from({ length: sharded.shardsPerGroup ?? defaults.shardsPerGroup }, (_, i) => ShardId.make(group, i + 1))
+      )
       const staleAfter = 3 * Duration.toMillis(sharded.shardLockRefreshInterval ?? Duration.seconds(1))
       return {
         readiness: Effect.gen(function*() {
@@ -150,8 +161,15 @@ const statusLayer = <R>(config: Config, getRedis: Effect.Effect<Redis.RedisServi
           }
           if (!mail.isReady()) reasons.push("this node's topic is not subscribed yet")
           const shardsHeld = shards.filter((shard) => sharding.hasShardId(shard)).length
-          if (shardsHeld === 0) reasons.push("holds no shards yet")
-          return { ready: reasons.length === 0, reasons, mode: redis === undefined ? "embedded" : "redis", shardsHeld }
+          // A node that hosts no entities (a gateway-only node) is ready without shards.
+          if (shards.length > 0 && shardsHeld === 0) reasons.push("holds no shards yet")
+          return {
+            ready: reasons.length === 0,
+            reasons,
+            mode: redis === undefined ? "embedded" : "redis",
+            shardGroups: sharded.assignedShardGroups ?? [],
+            shardsHeld
+          }
         })
       }
     })

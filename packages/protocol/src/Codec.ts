@@ -160,7 +160,7 @@ export const decodeClientFrame = (raw: Raw, encoding: Encoding): Either.Either<C
       // A channel that is a string but not a channel name has its own code; any other bad field is invalid_frame.
       const channel = value["channel"]
       return type !== "rpc" && type !== "ping" && type !== "pong" && typeof channel === "string" && !isChannel(channel)
-        ? protocolError("invalid_channel", "not a channel name: 1-200 of A-Z a-z 0-9 . _ - : @ /", id)
+        ? protocolError("invalid_channel", describeIssue(issue), id)
         : protocolError("invalid_frame", describeIssue(issue), id)
     })
   })

@@ -7,8 +7,8 @@
  * ("How the examples are checked").
  */
 import { decode as plainDecode } from "@msgpack/msgpack"
-import { Codec, CloseCodes, ErrorCodes, Frame, type ProtocolError } from "@weft/protocol"
-import { Either, SchemaAST } from "effect"
+import { Channel, Codec, CloseCodes, ErrorCodes, Frame, type ProtocolError } from "@weft/protocol"
+import { Either, Option, SchemaAST } from "effect"
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { bytesFromHex, hexOf, jsonView } from "./helpers.ts"
@@ -291,6 +291,14 @@ describe("docs/protocol.md tables", () => {
     expect(doc).toContain(`\`${Codec.subprotocols.json}\``)
     expect(Codec.defaultEncoding).toBe("msgpack")
     expect(doc).toContain("| no header (or an empty one) | msgpack")
+  })
+
+  it("gives the channel syntax Channel.ts checks", () => {
+    const pattern = SchemaAST.getJSONSchemaAnnotation(Channel.Channel.ast).pipe(
+      Option.flatMap((annotation) => ("pattern" in annotation && typeof annotation.pattern === "string" ? Option.some(annotation.pattern) : Option.none()))
+    )
+    expect(Option.isSome(pattern)).toBe(true)
+    expect(doc).toContain(`\`${Option.getOrElse(pattern, () => "")}\``)
   })
 
   it("states the nesting limit the codec enforces", () => {

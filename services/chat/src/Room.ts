@@ -4,7 +4,7 @@
  * skeleton (membership, per-room offsets, recent messages); permissions,
  * edits, history in Redis and fan-out to members arrive with the rooms issue.
  */
-import { Entity } from "@effect/cluster"
+import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Entities } from "@weft/cluster"
 import { Effect, Schema } from "effect"
@@ -35,6 +35,9 @@ export class RoomInfo extends Schema.Class<RoomInfo>("RoomInfo")({
   offset: Schema.Number
 }) {}
 
+/** The shard group of rooms: hosted by the nodes that run the chat role. */
+export const shardGroup = "chat"
+
 export const Room = Entity.make("room", [
   Rpc.make("Join", { payload: { member: Member }, success: Schema.Struct({ members: Schema.Number }) }),
   Rpc.make("Leave", { payload: { conn: Schema.String }, success: Schema.Struct({ members: Schema.Number }) }),
@@ -44,7 +47,7 @@ export const Room = Entity.make("room", [
   }),
   Rpc.make("Recent", { payload: { limit: Schema.Number.pipe(Schema.int(), Schema.between(1, 1000)) }, success: Schema.Array(RoomMessage) }),
   Rpc.make("Info", { success: RoomInfo })
-])
+]).annotate(ClusterSchema.ShardGroup, () => shardGroup)
 
 /** Messages kept in memory per activation (the rooms issue moves history to Redis streams). */
 const RECENT_LIMIT = 1000

@@ -56,6 +56,8 @@ const make = Effect.gen(function*() {
   const runFork = Runtime.runFork(runtime)
   let draining = false
   let next = 0
+  // Connection actors are reachable from every node by address (`conn/<node>/<n>`).
+  yield* mail.accept(ConnectionActor.Connection)
 
   const detach = (grant: Grant, address: string) =>
     users(grant.user).Detach({ conn: address }).pipe(

@@ -12,7 +12,7 @@ import * as Notification from "@weft/notification"
 import { Layer, Logger, LogLevel } from "effect"
 import * as Health from "./Health.ts"
 import * as HttpServer from "./HttpServer.ts"
-import { type NodeConfig, NodeConfigService } from "./NodeConfig.ts"
+import { type NodeConfig, NodeConfigService, type Role } from "./NodeConfig.ts"
 
 const logLevels = {
   trace: LogLevel.Trace,
@@ -29,7 +29,14 @@ export const logging = (config: NodeConfig): Layer.Layer<never> =>
     Logger.minimumLogLevel(logLevels[config.logLevel])
   )
 
+/** Shard groups of the entity roles: a node hosts the groups of the roles it runs. */
+const shardGroups: Partial<Record<Role, string>> = { chat: Chat.shardGroup, notification: Notification.shardGroup }
+
 export const clusterConfig = (config: NodeConfig): ClusterNode.Config => ({
+  shardGroups: {
+    available: Object.values(shardGroups),
+    assigned: config.roles.flatMap((role) => shardGroups[role] ?? [])
+  },
   nodeId: config.nodeId,
   cluster: config.cluster,
   redis: config.redisUrl === undefined ? undefined : { url: config.redisUrl },
@@ -65,18 +72,39 @@ const membership = (config: NodeConfig) => {
     )
 }
 
+const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(role)
+
+/** The entities, routes and services of the roles this node runs. */
+const roles = (config: NodeConfig) => {
+  const when = <A, E, R>(role: Role, layer: Layer.Layer<A, E, R>) => (has(config, role) ? [layer] : [])
+  const entities = [...when("chat", Chat.RoomLive), ...when("notification", Notification.UserLive)]
+  // The gateway redeems tickets (the store); issuing them (the auth role) also needs a JWT verifier.
+  const services = when(
+    "gateway",
+    Gateway.layer.pipe(
+      Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
+      Layer.provide(Auth.layerAuth)
+    )
+  )
+  const routes = [
+    Health.routes,
+    HttpServer.NodeRoutes.use(Chat.routes),
+    ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(Auth.Jwt.layerConfig(config))))
+  ]
+  return {
+    entities: Layer.mergeAll(Layer.empty, ...entities),
+    services: Layer.mergeAll(Layer.empty, ...services),
+    routes: Layer.mergeAll(Layer.empty, ...routes)
+  }
+}
+
 /** Everything a node runs, for the given configuration. */
 export const layer = (config: NodeConfig) => {
   const configLayer = Layer.succeed(NodeConfigService, config)
   const actors = ActorSystem.layer({ name: config.nodeId, shutdownDeadline: `${config.shutdownDeadlineMs} millis` })
-  const entities = Layer.mergeAll(Chat.RoomLive, Notification.UserLive)
-  const auth = Layer.mergeAll(Auth.Jwt.layerConfig(config), Auth.layerAuth)
-  const gateway = Gateway.layer.pipe(Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))))
-  const routes = Layer.mergeAll(Health.routes, HttpServer.NodeRoutes.use(Chat.routes), HttpServer.NodeRoutes.use(Auth.routes))
-  const server = HttpServer.layer(routes)
-  return server.pipe(
-    Layer.provideMerge(gateway),
-    Layer.provideMerge(auth),
+  const { entities, services, routes } = roles(config)
+  return HttpServer.layer(routes).pipe(
+    Layer.provideMerge(services),
     Layer.provideMerge(entities),
     Layer.provideMerge(membership(config)),
     Layer.provideMerge(actors),

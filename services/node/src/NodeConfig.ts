@@ -17,6 +17,11 @@ const CommaList = Schema.transform(Schema.String, Schema.Array(Schema.NonEmptySt
 const LogLevel = Schema.Literal("trace", "debug", "info", "warning", "error", "none")
 const LogFormat = Schema.Literal("json", "pretty")
 
+/** The roles a node can run. A role is a group of actors, entities and routes. */
+export const allRoles = ["gateway", "auth", "chat", "notification"] as const
+export type Role = (typeof allRoles)[number]
+const Role = Schema.Literal(...allRoles)
+
 /** One configuration key: its flag, its environment variable and its description. */
 interface Key {
   readonly flag: string
@@ -75,7 +80,8 @@ const keys = {
     env: "WEFT_SLOW_CONSUMER_BYTES",
     doc: "unsent bytes a connection may buffer before the slow-consumer policy applies"
   },
-  slowConsumerPolicy: { flag: "slow-consumer-policy", env: "WEFT_SLOW_CONSUMER_POLICY", doc: "disconnect | drop" }
+  slowConsumerPolicy: { flag: "slow-consumer-policy", env: "WEFT_SLOW_CONSUMER_POLICY", doc: "disconnect | drop" },
+  roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" }
 } as const satisfies Record<string, Key>
 
 type Name = keyof typeof keys
@@ -110,7 +116,11 @@ export const NodeConfigSchema = Schema.Struct({
   maxConnectionsPerUser: Schema.optionalWith(Count, { default: () => 10 }),
   heartbeatMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 25_000 }),
   slowConsumerBytes: Schema.optionalWith(Count, { default: () => 1_048_576 }),
-  slowConsumerPolicy: Schema.optionalWith(Schema.Literal("disconnect", "drop"), { default: () => "disconnect" as const })
+  slowConsumerPolicy: Schema.optionalWith(Schema.Literal("disconnect", "drop"), { default: () => "disconnect" as const }),
+  roles: Schema.optionalWith(
+    CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
+    { default: () => [...allRoles] }
+  )
 })
 
 /** The decoded configuration; `nodeId` is always set (a default is derived from the host). */

@@ -4,7 +4,7 @@
  * delivery, the offline inbox and read state arrive with the notifications
  * issue.
  */
-import { Entity } from "@effect/cluster"
+import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Entities } from "@weft/cluster"
 import { Effect, Schema } from "effect"
@@ -16,6 +16,9 @@ export class Connection extends Schema.Class<Connection>("Connection")({
   device: Schema.optional(Schema.String)
 }) {}
 
+/** The shard group of users: hosted by the nodes that run the notification role. */
+export const shardGroup = "notification"
+
 export const User = Entity.make("user", [
   /** Registers a connection unless the user already has `max` (then `accepted` is false). */
   Rpc.make("Attach", {
@@ -26,7 +29,7 @@ export const User = Entity.make("user", [
   /** Drops every connection registered by `node` (that node died or drained). */
   Rpc.make("DetachNode", { payload: { node: Schema.String }, success: Schema.Struct({ connections: Schema.Number }) }),
   Rpc.make("Connections", { success: Schema.Array(Connection) })
-])
+]).annotate(ClusterSchema.ShardGroup, () => shardGroup)
 
 export const UserLive = Entities.toLayer(
   User,
