@@ -24,8 +24,13 @@ export interface ActorMailService {
   ) => Effect.Effect<void, TellError | TopicError>
   /** Makes `definition`'s actors on this node reachable from other nodes while the scope is open. */
   readonly accept: <Kind extends string, M extends Message>(definition: ActorDefinition<Kind, M>) => Effect.Effect<void, never, Scope.Scope>
-  /** The key prefix of actors on this node: `<node>/`. */
+  /**
+   * A key for an actor on this node: `<node>/<incarnation>-<local>`. The incarnation is
+   * random per process start, so keys of a restarted node never collide with its old ones.
+   */
   readonly localKey: (local: string | number) => string
+  /** This process's incarnation of the node. */
+  readonly incarnation: string
   /** Whether this node's topic is subscribed, i.e. other nodes can reach its actors. */
   readonly isReady: () => boolean
 }
@@ -92,6 +97,7 @@ const countUndeliverable = (reason: string): void => {
 
 export const make = Effect.gen(function*() {
   const node = yield* NodeId
+  const incarnation = Date.now().toString(36) + Math.random().toString(36).slice(2, 6)
   const system = yield* ActorSystem
   const topics = yield* ClusterTopics
   /** Per accepted kind: decode the encoded message and tell the local actor; returns the failure reason. */
@@ -142,7 +148,8 @@ export const make = Effect.gen(function*() {
         }),
         () => Effect.sync(() => accepted.delete(definition.kind))
       ),
-    localKey: (local) => `${node}/${local}`,
+    localKey: (local) => `${node}/${incarnation}-${local}`,
+    incarnation,
     isReady: () => subscribed
   }
   return service

@@ -31,6 +31,7 @@ import type { Cause } from "effect"
 import * as ActorMail from "./ActorMail.ts"
 import * as ClusterTopics from "./ClusterTopics.ts"
 import * as MemoryRunnerStorage from "./MemoryRunnerStorage.ts"
+import * as NodeLeases from "./NodeLeases.ts"
 import * as Redis from "./Redis.ts"
 import * as RedisRunnerStorage from "./RedisRunnerStorage.ts"
 
@@ -176,6 +177,7 @@ const statusLayer = <R>(config: Config, getRedis: Effect.Effect<Redis.RedisServi
   )
 
 type Provided =
+  | NodeLeases.NodeLeases
   | Sharding.Sharding
   | Runners.Runners
   | ClusterTopics.ClusterTopics
@@ -194,7 +196,7 @@ export const embedded = (config: Config): Layer.Layer<Provided, Cause.IllegalArg
     ]),
     Layer.provide(ShardingConfig.layer(shardingConfig(config)))
   )
-  return statusLayer(config, Effect.succeed(undefined)).pipe(
+  return Layer.merge(statusLayer(config, Effect.succeed(undefined)), NodeLeases.layerMemory).pipe(
     Layer.provideMerge(ActorMail.layer),
     Layer.provideMerge(sharding),
     Layer.provideMerge(ClusterTopics.layerMemory()),
@@ -220,7 +222,8 @@ export const overRedis = (
     Layer.provide(ShardingConfig.layer(sharded)),
     Layer.provide(RpcSerialization.layerMsgPack)
   )
-  return statusLayer(config, Redis.Redis).pipe(
+  const leases = NodeLeases.layerRedis({ cluster: config.cluster, ttl: config.lockExpiration ?? defaults.lockExpiration })
+  return Layer.merge(statusLayer(config, Redis.Redis), leases).pipe(
     Layer.provideMerge(ActorMail.layer),
     Layer.provideMerge(sharding),
     Layer.provideMerge(ClusterTopics.layerRedis({ cluster: config.cluster })),

@@ -1,10 +1,11 @@
 /**
  * @weft/cluster: Weft's cluster on @effect/cluster.
  */
-export * as Entities from "./Entities.ts"
-export * as Redis from "./Redis.ts"
 export * as ActorMail from "./ActorMail.ts"
 export * as ClusterNode from "./ClusterNode.ts"
 export * as ClusterTopics from "./ClusterTopics.ts"
+export * as Entities from "./Entities.ts"
 export * as MemoryRunnerStorage from "./MemoryRunnerStorage.ts"
+export * as NodeLeases from "./NodeLeases.ts"
+export * as Redis from "./Redis.ts"
 export * as RedisRunnerStorage from "./RedisRunnerStorage.ts"

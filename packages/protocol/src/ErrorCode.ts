@@ -23,6 +23,8 @@ export const ErrorCodes = {
   already_subscribed: 2002,
   /** The channel name is not valid. */
   invalid_channel: 2003,
+  /** The message (or other thing) the request names does not exist, or is no longer retained. */
+  not_found: 2004,
   /** Too many frames: the connection's rate limit was exceeded. */
   rate_limited: 3000,
   /** The connection already has the maximum number of subscriptions. */
@@ -34,7 +36,9 @@ export const ErrorCodes = {
   /** A part of the cluster needed for the request is unavailable right now; retry later. */
   unavailable: 4002,
   /** The request took too long. */
-  timeout: 4003
+  timeout: 4003,
+  /** The RPC's params do not match the method's schema. */
+  invalid_params: 4004
 } as const
 
 export type ErrorName = keyof typeof ErrorCodes

@@ -99,7 +99,13 @@ export const Ack = Schema.Struct({
   type: Schema.Literal("ack"),
   id: RequestId,
   /** For subscribe: where the channel stands now; for publish: where the message went. */
-  position: Schema.optional(Position)
+  position: Schema.optional(Position),
+  /**
+   * For a subscribe with `since`: `ok` when every message after `since` follows (then live
+   * ones), `failed` when they cannot (another epoch, or older than the retained history): the
+   * subscription is live from `position` and the client should reload history.
+   */
+  recovery: Schema.optional(Schema.Literal("ok", "failed"))
 })
 
 export const Reply = Schema.Struct({
@@ -133,7 +139,7 @@ export const Message = Schema.Struct({
 /** The server is closing the connection; `reconnect` says whether and `after` (ms) when to come back. */
 export const Goodbye = Schema.Struct({
   type: Schema.Literal("goodbye"),
-  reason: Schema.Literal("draining", "shutdown", "policy", "slow-consumer", "credentials-expired", "replaced"),
+  reason: Schema.Literal("draining", "shutdown", "policy", "slow-consumer", "credentials-expired"),
   reconnect: Schema.Boolean,
   after: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 })

@@ -727,8 +727,8 @@ describe("Channel", () => {
       fc.oneof(
         fc.string({ unit: special, maxLength: 8 }),
         fc.tuple(fc.nat(), fc.array(filler, { minLength: 7, maxLength: 7 })).map(([pick, fills]) => {
-          const chosen = list.length === 0 ? "" : list[pick % list.length]!
-          return chosen.split("*").map((part) => part.replaceAll("{user}", id)).reduce((acc, part, index) => acc + fills[index % 7]! + part)
+          const chosen = list[pick % Math.max(1, list.length)] ?? ""
+          return chosen.split("*").map((part) => part.replaceAll("{user}", id)).reduce((acc, part, index) => acc + (fills[index % 7] ?? "") + part)
         })
       )
     fc.assert(

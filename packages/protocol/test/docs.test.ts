@@ -112,10 +112,11 @@ const reencode = (decoded: Decoded, encoding: Encoding): string => {
 /** Table rows after `<!-- table: NAME -->` or `<!-- fields: NAME -->`: cells of each row, header and separator dropped. */
 const tableAfter = (marker: string): ReadonlyArray<ReadonlyArray<string>> => {
   const at = lines.flatMap((text, index) => (text.trim() === marker ? [index] : []))
-  if (at.length !== 1) throw new Error(`docs/protocol.md: expected exactly one ${marker}, found ${at.length}`)
+  const start = at[0]
+  if (at.length !== 1 || start === undefined) throw new Error(`docs/protocol.md: expected exactly one ${marker}, found ${at.length}`)
   const rows: Array<ReadonlyArray<string>> = []
-  for (let index = at[0]! + 1; index < lines.length; index++) {
-    const text = lines[index]!.trim()
+  for (const line of lines.slice(start + 1)) {
+    const text = line.trim()
     if (!text.startsWith("|")) break
     rows.push(text.slice(1, text.endsWith("|") ? -1 : undefined).split("|").map((cell) => cell.trim()))
   }
@@ -197,7 +198,9 @@ describe("docs/protocol.md examples", () => {
       const msgpack = group.filter((example) => example.encoding === "msgpack")
       expect(json.length, "JSON examples").toBe(1)
       expect(msgpack.length, "msgpack examples").toBe(1)
-      const [j, m] = [json[0]!, msgpack[0]!]
+      const [j] = json
+      const [m] = msgpack
+      if (j === undefined || m === undefined) return
       const fromJson = Either.getOrThrow(decodeAs(j.direction, rawOf("json", j.fence), "json"))
       const fromMsgpack = Either.getOrThrow(decodeAs(m.direction, rawOf("msgpack", m.fence), "msgpack"))
       // The documented mapping: bytes reach JSON clients as {"$base64": ...}.

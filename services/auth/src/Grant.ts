@@ -51,6 +51,8 @@ export class Grant extends Schema.Class<Grant>("Grant")({
   subscribe: Patterns,
   /** Patterns of channels the client may publish on. */
   publish: Patterns,
+  /** Patterns of channels the client moderates (deletes others' messages, configures rooms). */
+  moderate: Schema.optionalWith(Patterns, { default: () => [] }),
   /** The JWT `exp` in ms since the epoch, when the token had one. */
   expiresAt: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), { exact: true })
 }) {}
@@ -62,7 +64,9 @@ export class Grant extends Schema.Class<Grant>("Grant")({
 export const WeftClaim = Schema.Struct({
   device: Schema.optionalWith(Device, { exact: true }),
   subscribe: Schema.optionalWith(Patterns, { exact: true }),
-  publish: Schema.optionalWith(Patterns, { exact: true })
+  publish: Schema.optionalWith(Patterns, { exact: true }),
+  /** Channels the user moderates: delete others' messages, configure the room. */
+  moderate: Schema.optionalWith(Patterns, { exact: true })
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 
 /** The claims a grant is made from; a JWT carries many others, which are ignored. */
@@ -84,6 +88,7 @@ export const fromClaims = (payload: unknown): Effect.Effect<Grant, ParseResult.P
       ...(claims.weft?.device === undefined ? {} : { device: claims.weft.device }),
       subscribe: subscribe.includes(ownUserChannel) ? subscribe : [ownUserChannel, ...subscribe],
       publish: claims.weft?.publish ?? [],
+      moderate: claims.weft?.moderate ?? [],
       ...(claims.exp === undefined ? {} : { expiresAt: Math.floor(claims.exp * 1000) })
     })
   })

@@ -185,7 +185,8 @@ for (const storeCase of cases) {
           user: "alice",
           device: "laptop",
           subscribe: ["user:{user}", "room:*"],
-          publish: ["room:general"]
+          publish: ["room:general"],
+          moderate: []
         })
         yield* tickets.take(ticket)
         expect(spy.takes).toEqual([Tickets.hash(ticket)])

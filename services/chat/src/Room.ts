@@ -1,28 +1,52 @@
 /**
  * The room: one @effect/cluster entity per room id, so exactly one live
- * activation in the cluster orders its messages. This is the cluster-level
- * skeleton (membership, per-room offsets, recent messages); permissions,
- * edits, history in Redis and fan-out to members arrive with the rooms issue.
+ * activation in the cluster orders its messages. It keeps membership and
+ * presence, checks who may edit, delete and send (its own settings; the
+ * caller's JWT permissions are checked at the gateway), appends every stored
+ * event to the room's history and then fans it out, encoded once, on the
+ * cluster topic of `room:<id>`. Being the only publisher on that topic, it
+ * gives every subscriber the room's one order.
  */
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
-import { Entities } from "@weft/cluster"
-import { Effect, Schema } from "effect"
+import { ClusterTopics, Entities, NodeLeases } from "@weft/cluster"
+import { Codec, type Frame } from "@weft/protocol"
+import { Duration, Effect, Schedule, Schema } from "effect"
+import { History, type HistoryHead } from "./History.ts"
+import {
+  HistoryEntry,
+  idOf,
+  MessageId,
+  offsetOf,
+  Present,
+  type StoredRoomEvent,
+  StoredRoomEvent as StoredRoomEventSchema
+} from "./RoomEvent.ts"
 
-export const RoomId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._:-]{1,128}$/))
+/** A room id: what follows `room:` in its channel name. */
+export const RoomId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._\-:@/|+=]{1,195}$/))
+
+export const channelOf = (room: string): string => `room:${room}`
+export const presenceChannelOf = (room: string): string => `presence:room:${room}`
+
+/** The shard group of rooms: hosted by the nodes that run the chat role. */
+export const shardGroup = "chat"
 
 export class Member extends Schema.Class<Member>("Member")({
-  /** The connection actor's address, `conn/<node>/<n>`. */
+  /** The connection actor's address, `conn/<node>/<incarnation>-<n>`. */
   conn: Schema.String,
   user: Schema.String,
+  device: Schema.optional(Schema.String),
   node: Schema.String
 }) {}
 
-export class RoomMessage extends Schema.Class<RoomMessage>("RoomMessage")({
-  offset: Schema.Number,
-  sender: Schema.String,
-  body: Schema.String,
-  at: Schema.Number
+export const Position = Schema.Struct({ epoch: Schema.String, offset: Schema.Number })
+export type Position = typeof Position.Type
+
+/** Why the room refused; the names are the protocol's error catalogue names. */
+export class RoomRefused extends Schema.TaggedError<RoomRefused>()("RoomRefused", {
+  reason: Schema.Literal("forbidden", "not_found", "unavailable"),
+  message: Schema.String
 }) {}
 
 export class RoomInfo extends Schema.Class<RoomInfo>("RoomInfo")({
@@ -32,66 +56,339 @@ export class RoomInfo extends Schema.Class<RoomInfo>("RoomInfo")({
   /** Random per activation: two answers with different ids came from two activations. */
   activation: Schema.String,
   members: Schema.Number,
-  offset: Schema.Number
+  position: Position
 }) {}
 
-/** The shard group of rooms: hosted by the nodes that run the chat role. */
-export const shardGroup = "chat"
+const Accepted = Schema.Struct({ id: Schema.optional(MessageId), position: Position, at: Schema.Number })
+
+const Pin = Schema.Struct({ id: MessageId, by: Schema.String, at: Schema.Number })
 
 export const Room = Entity.make("room", [
-  Rpc.make("Join", { payload: { member: Member }, success: Schema.Struct({ members: Schema.Number }) }),
-  Rpc.make("Leave", { payload: { conn: Schema.String }, success: Schema.Struct({ members: Schema.Number }) }),
-  Rpc.make("Publish", {
-    payload: { sender: Schema.String, body: Schema.String },
-    success: Schema.Struct({ offset: Schema.Number, activation: Schema.String })
+  /** Membership (presence) and, with `since`, the events the member missed. */
+  Rpc.make("Join", {
+    payload: { member: Member, since: Schema.optional(Position) },
+    success: Schema.Struct({
+      position: Position,
+      recovery: Schema.optional(Schema.Literal("ok", "failed")),
+      missed: Schema.Array(HistoryEntry)
+    }),
+    error: RoomRefused
   }),
-  Rpc.make("Recent", { payload: { limit: Schema.Number.pipe(Schema.int(), Schema.between(1, 1000)) }, success: Schema.Array(RoomMessage) }),
+  Rpc.make("Leave", { payload: { conn: Schema.String } }),
+  Rpc.make("Send", {
+    payload: {
+      from: Schema.String,
+      device: Schema.optional(Schema.String),
+      body: Schema.Unknown,
+      replyTo: Schema.optional(MessageId),
+      thread: Schema.optional(MessageId),
+      moderator: Schema.Boolean
+    },
+    success: Accepted,
+    error: RoomRefused
+  }),
+  Rpc.make("Edit", { payload: { from: Schema.String, id: MessageId, body: Schema.Unknown }, success: Accepted, error: RoomRefused }),
+  Rpc.make("Delete", { payload: { from: Schema.String, id: MessageId, moderator: Schema.Boolean }, success: Accepted, error: RoomRefused }),
+  Rpc.make("Pin", { payload: { from: Schema.String, id: MessageId, pinned: Schema.Boolean }, success: Accepted, error: RoomRefused }),
+  Rpc.make("Pins", { success: Schema.Array(Pin) }),
+  Rpc.make("Configure", { payload: { from: Schema.String, readOnly: Schema.Boolean }, success: Accepted, error: RoomRefused }),
+  Rpc.make("Typing", { payload: { from: Schema.String, device: Schema.optional(Schema.String) } }),
+  Rpc.make("History", {
+    payload: {
+      before: Schema.optional(Schema.Number),
+      after: Schema.optional(Schema.Number),
+      limit: Schema.Number.pipe(Schema.int(), Schema.between(1, 500))
+    },
+    success: Schema.Struct({ epoch: Schema.String, first: Schema.Number, last: Schema.Number, entries: Schema.Array(HistoryEntry) }),
+    error: RoomRefused
+  }),
+  Rpc.make("Presence", { success: Schema.Array(Present) }),
+  /** The room's own timer: drops members on nodes that died, and keeps a room with members active. */
+  Rpc.make("Tick"),
   Rpc.make("Info", { success: RoomInfo })
 ]).annotate(ClusterSchema.ShardGroup, () => shardGroup)
 
-/** Messages kept in memory per activation (the rooms issue moves history to Redis streams). */
-const RECENT_LIMIT = 1000
+/** What a stored history event holds: the room event and who caused it. */
+const Stored = Schema.Struct({ from: Schema.String, event: StoredRoomEventSchema })
+const decodeStored = Schema.decodeUnknownEither(Stored)
+const encodeStored = Schema.encodeSync(Stored)
 
-export const RoomLive = Entities.toLayer(
-  Room,
-  Effect.gen(function*() {
-    const address = yield* Entity.CurrentAddress
-    const runner = yield* Entity.CurrentRunnerAddress
-    const activation = crypto.randomUUID().slice(0, 8)
-    const members = new Map<string, Member>()
-    const recent: Array<RoomMessage> = []
-    let offset = 0
-    return Room.of({
-      Join: ({ payload }) =>
-        Effect.sync(() => {
-          members.set(payload.member.conn, payload.member)
-          return { members: members.size }
-        }),
-      Leave: ({ payload }) =>
-        Effect.sync(() => {
-          members.delete(payload.conn)
-          return { members: members.size }
-        }),
-      Publish: ({ payload }) =>
+interface Indexed {
+  readonly author: string
+  deleted: boolean
+}
+
+export interface RoomOptions {
+  /** How often a room with members checks that their nodes are alive (and stays active). */
+  readonly tickInterval?: Duration.DurationInput
+  readonly maxIdleTime?: Duration.DurationInput
+}
+
+/** The incarnation in a connection address `conn/<node>/<incarnation>-<n>`. */
+const incarnationOf = (conn: string): string => {
+  const last = conn.slice(conn.lastIndexOf("/") + 1)
+  return last.slice(0, Math.max(0, last.lastIndexOf("-")))
+}
+
+const refused = (reason: RoomRefused["reason"], message: string) => Effect.fail(new RoomRefused({ reason, message }))
+
+export const layer = (options: RoomOptions = {}) =>
+  Entities.toLayer(
+    Room,
+    Effect.gen(function*() {
+      const address = yield* Entity.CurrentAddress
+      const runner = yield* Entity.CurrentRunnerAddress
+      const history = yield* History
+      const topics = yield* ClusterTopics.ClusterTopics
+      const leases = yield* NodeLeases.NodeLeases
+      const rooms = yield* Room.client
+      const room = address.entityId
+      const channel = channelOf(room)
+      const activation = crypto.randomUUID().slice(0, 8)
+
+      const members = new Map<string, Member>()
+      const devices = new Map<string, Set<string>>()
+      const index = new Map<string, Indexed>()
+      const pins = new Map<string, { readonly by: string; readonly at: number }>()
+      let readOnly = false
+      let head: HistoryHead = { epoch: "", lastOffset: 0, firstOffset: 1 }
+
+      const apply = (from: string, event: StoredRoomEvent, at: number): void => {
+        switch (event.kind) {
+          case "message":
+            index.set(event.id, { author: from, deleted: false })
+            return
+          case "edit":
+            return
+          case "delete": {
+            const entry = index.get(event.id)
+            if (entry !== undefined) entry.deleted = true
+            pins.delete(event.id)
+            return
+          }
+          case "pin":
+            pins.set(event.id, { by: event.by, at })
+            return
+          case "unpin":
+            pins.delete(event.id)
+            return
+          case "settings":
+            readOnly = event.readOnly
+            return
+        }
+      }
+
+      const entryOf = (offset: number, at: number, stored: unknown): HistoryEntry | undefined => {
+        const decoded = decodeStored(stored)
+        if (decoded._tag === "Left") return undefined
+        return { position: { epoch: head.epoch, offset }, from: decoded.right.from, at, event: decoded.right.event }
+      }
+
+      /** Loads the head and rebuilds what the room needs to know from the retained history. */
+      const load = Effect.gen(function*() {
+        head = yield* history.open(room)
+        index.clear()
+        pins.clear()
+        readOnly = false
+        let after = head.firstOffset - 1
+        while (after < head.lastOffset) {
+          const batch = yield* history.readAfter(room, after, 500)
+          if (batch.length === 0) break
+          for (const stored of batch) {
+            const entry = entryOf(stored.offset, stored.at, stored.event)
+            if (entry !== undefined) apply(entry.from, entry.event, entry.at)
+          }
+          after = batch[batch.length - 1]!.offset
+        }
+      })
+      yield* load.pipe(
+        Effect.retry(Schedule.intersect(Schedule.exponential("100 millis"), Schedule.recurs(8))),
+        Effect.orDie
+      )
+
+      const publish = (topicChannel: string, frame: typeof Frame.Message.Type) =>
+        topics.publish(`ch:${topicChannel}`, Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
+          // Stored events are in the history already; subscribers see the gap in offsets and recover.
+          Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`))
+        )
+
+      /** Appends a stored event at the next offset, then fans it out. */
+      const append = (from: string, event: (id: string) => StoredRoomEvent) =>
         Effect.gen(function*() {
           const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          offset++
-          recent.push(new RoomMessage({ offset, sender: payload.sender, body: payload.body, at }))
-          if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT)
-          return { offset, activation }
-        }),
-      Recent: ({ payload }) => Effect.sync(() => recent.slice(-payload.limit)),
-      Info: () =>
-        Effect.succeed(
-          new RoomInfo({
-            room: address.entityId,
-            runner: `${runner.host}:${runner.port}`,
-            activation,
-            members: members.size,
-            offset
+          let attempt = 0
+          while (true) {
+            const offset = head.lastOffset + 1
+            const made = event(idOf(head.epoch, offset))
+            const written = yield* Effect.either(history.append(room, head.epoch, offset, at, encodeStored({ from, event: made })))
+            if (written._tag === "Right") {
+              head = { ...head, lastOffset: offset }
+              apply(from, made, at)
+              const position = { epoch: head.epoch, offset }
+              yield* publish(channel, { type: "message", channel, data: made, from, position, at })
+              return { ...(made.kind === "message" ? { id: made.id } : {}), position, at }
+            }
+            // A conflict: the history moved under us (it expired, or a stale activation wrote);
+            // reload once and retry at the new head.
+            if (written.left.reason !== "conflict" || attempt++ > 0) {
+              return yield* refused("unavailable", `history unavailable: ${written.left.message}`)
+            }
+            yield* Effect.orElse(load, () => refused("unavailable", "history unavailable"))
+          }
+        })
+
+      const live = (id: string): Effect.Effect<Indexed, RoomRefused> => {
+        const entry = index.get(id)
+        return entry === undefined || entry.deleted || offsetOf(id) === undefined || !id.startsWith(`${head.epoch}-`)
+          ? refused("not_found", `no message ${id} in ${channel}`)
+          : Effect.succeed(entry)
+      }
+
+      const presenceEvent = (user: string, kind: "join" | "leave") =>
+        Effect.clockWith((clock) =>
+          publish(presenceChannelOf(room), {
+            type: "message",
+            channel: presenceChannelOf(room),
+            data: { kind, user, devices: devices.get(user)?.size ?? 0 },
+            at: clock.unsafeCurrentTimeMillis()
           })
         )
-    })
-  }),
-  { maxIdleTime: "5 minutes" }
-)
+
+      const removeMember = (conn: string) => {
+        const member = members.get(conn)
+        if (member === undefined) return Effect.void
+        members.delete(conn)
+        const set = devices.get(member.user)
+        set?.delete(conn)
+        if (set === undefined || set.size > 0) return Effect.void
+        devices.delete(member.user)
+        return presenceEvent(member.user, "leave")
+      }
+
+      const page = (payload: { readonly before?: number | undefined; readonly after?: number | undefined; readonly limit: number }) =>
+        Effect.gen(function*() {
+          const stored = payload.after !== undefined
+            ? yield* history.readAfter(room, payload.after, payload.limit)
+            : yield* history.readBefore(room, payload.before ?? head.lastOffset + 1, payload.limit)
+          return stored.flatMap((s) => {
+            const entry = entryOf(s.offset, s.at, s.event)
+            return entry === undefined ? [] : [entry]
+          })
+        }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
+
+      // The room's timer: while it has members, a Tick through the cluster every interval keeps
+      // the activation alive (presence lives in memory) and drops members of dead nodes.
+      const tickEvery = Duration.decode(options.tickInterval ?? "1 second")
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          Effect.suspend(() =>
+            members.size === 0
+              ? Effect.void
+              : rooms(room).Tick().pipe(Entities.withTimeout(`room/${room}`, tickEvery), Effect.ignore)
+          ),
+          Schedule.spaced(tickEvery)
+        )
+      )
+
+      return Room.of({
+        Join: ({ payload }) =>
+          Effect.gen(function*() {
+            const { member, since } = payload
+            const known = members.has(member.conn)
+            members.set(member.conn, member)
+            const set = devices.get(member.user) ?? new Set<string>()
+            const first = set.size === 0
+            set.add(member.conn)
+            devices.set(member.user, set)
+            if (!known && first) yield* presenceEvent(member.user, "join")
+            const position = { epoch: head.epoch, offset: head.lastOffset }
+            if (since === undefined) return { position, missed: [] }
+            const resumable = since.epoch === head.epoch && since.offset >= head.firstOffset - 1 && since.offset <= head.lastOffset
+            if (!resumable) return { position, recovery: "failed" as const, missed: [] }
+            const missed: Array<HistoryEntry> = []
+            let after = since.offset
+            while (after < head.lastOffset) {
+              const batch = yield* page({ after, limit: 500 })
+              if (batch.length === 0) break
+              missed.push(...batch)
+              after = batch[batch.length - 1]!.position.offset
+            }
+            // A gap inside the retained range (trimmed while we read) makes recovery fail too.
+            const complete = missed.every((entry, i) => entry.position.offset === since.offset + i + 1)
+            return complete ? { position, recovery: "ok" as const, missed } : { position, recovery: "failed" as const, missed: [] }
+          }),
+        Leave: ({ payload }) => removeMember(payload.conn),
+        Send: ({ payload }) =>
+          Effect.gen(function*() {
+            if (readOnly && !payload.moderator) return yield* refused("forbidden", `${channel} is read-only`)
+            if (payload.replyTo !== undefined) yield* live(payload.replyTo)
+            if (payload.thread !== undefined) yield* live(payload.thread)
+            return yield* append(payload.from, (id) => ({
+              kind: "message",
+              id,
+              body: payload.body,
+              ...(payload.device === undefined ? {} : { device: payload.device }),
+              ...(payload.replyTo === undefined ? {} : { replyTo: payload.replyTo }),
+              ...(payload.thread === undefined ? {} : { thread: payload.thread })
+            }))
+          }),
+        Edit: ({ payload }) =>
+          Effect.gen(function*() {
+            const entry = yield* live(payload.id)
+            if (entry.author !== payload.from) return yield* refused("forbidden", "only the author may edit a message")
+            return yield* append(payload.from, () => ({ kind: "edit", id: payload.id, body: payload.body }))
+          }),
+        Delete: ({ payload }) =>
+          Effect.gen(function*() {
+            const entry = yield* live(payload.id)
+            if (entry.author !== payload.from && !payload.moderator) {
+              return yield* refused("forbidden", "only the author or a moderator may delete a message")
+            }
+            return yield* append(payload.from, () => ({ kind: "delete", id: payload.id, by: payload.from }))
+          }),
+        Pin: ({ payload }) =>
+          Effect.gen(function*() {
+            yield* live(payload.id)
+            return yield* append(payload.from, () => ({ kind: payload.pinned ? "pin" : "unpin", id: payload.id, by: payload.from }))
+          }),
+        Pins: () => Effect.sync(() => Array.from(pins, ([id, pin]) => ({ id, ...pin }))),
+        Configure: ({ payload }) => append(payload.from, () => ({ kind: "settings", readOnly: payload.readOnly, by: payload.from })),
+        Typing: ({ payload }) =>
+          Effect.clockWith((clock) =>
+            publish(channel, {
+              type: "message",
+              channel,
+              data: { kind: "typing", ...(payload.device === undefined ? {} : { device: payload.device }) },
+              from: payload.from,
+              at: clock.unsafeCurrentTimeMillis()
+            })
+          ),
+        History: ({ payload }) =>
+          Effect.map(page(payload), (entries) => ({ epoch: head.epoch, first: head.firstOffset, last: head.lastOffset, entries })),
+        Presence: () => Effect.sync(() => Array.from(devices, ([user, set]) => ({ user, devices: set.size }))),
+        Tick: () =>
+          Effect.gen(function*() {
+            const nodes = Array.from(new Set(Array.from(members.values(), (member) => member.node)))
+            const known = yield* Effect.either(leases.alive(nodes))
+            // Leases unreadable (Redis down): unknown is not dead, keep everyone.
+            if (known._tag === "Left") return
+            const alive = known.right
+            const gone = Array.from(members.values()).filter((member) =>
+              !NodeLeases.isAlive(alive, member.node, incarnationOf(member.conn))
+            )
+            yield* Effect.forEach(gone, (member) => removeMember(member.conn), { discard: true })
+          }),
+        Info: () =>
+          Effect.succeed(
+            new RoomInfo({
+              room,
+              runner: `${runner.host}:${runner.port}`,
+              activation,
+              members: members.size,
+              position: { epoch: head.epoch, offset: head.lastOffset }
+            })
+          )
+      })
+    }),
+    { maxIdleTime: options.maxIdleTime ?? "5 minutes" }
+  )

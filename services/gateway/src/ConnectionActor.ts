@@ -11,8 +11,9 @@
 import { Actor, Supervision } from "@weft/actor"
 import { User } from "@weft/notification"
 import { Channel, CloseCodes, ErrorCodes, type ErrorName, Frame } from "@weft/protocol"
-import { Entities } from "@weft/cluster"
+import { type ClusterTopics, Entities } from "@weft/cluster"
 import { Effect, Schema } from "effect"
+import { type Caller, Extensions, type Position, type RequestError } from "./Extensions.ts"
 import { Fanout } from "./Fanout.ts"
 import { GatewayConfigService } from "./GatewayConfig.ts"
 import { answer, Sockets, type Socket } from "./Sockets.ts"
@@ -48,6 +49,13 @@ export class SocketClosed extends Schema.TaggedRequest<SocketClosed>()("SocketCl
 export const Connection = Actor.make("conn", [Inbound, Push, Disconnect, SocketClosed])
 export type ConnectionMessage = Inbound | Push | Disconnect | SocketClosed
 
+const ackFrame = (id: number, position: Position | undefined, recovery: "ok" | "failed" | undefined): Frame.ServerFrame => ({
+  type: "ack",
+  id,
+  ...(position === undefined ? {} : { position }),
+  ...(recovery === undefined ? {} : { recovery })
+})
+
 const errorFrame = (id: number | undefined, name: ErrorName, message: string): typeof Frame.ErrorFrame.Type => ({
   type: "error",
   ...(id === undefined ? {} : { id }),
@@ -62,6 +70,7 @@ export const ConnectionLive = Actor.toLayer(
     Effect.gen(function*() {
       const sockets = yield* Sockets
       const fanout = yield* Fanout
+      const extensions = yield* Extensions
       const config = yield* GatewayConfigService
       const users = yield* User.client
       const found = sockets.get(ctx.address.key)
@@ -73,50 +82,90 @@ export const ConnectionLive = Actor.toLayer(
       const socket: Socket = found
       const { grant } = socket.data
       const address = ctx.address.toString()
-      const canSubscribe = Channel.matcher(grant.subscribe, grant.user)
-      const canPublish = Channel.matcher(grant.publish, grant.user)
+      const caller: Caller = {
+        conn: address,
+        node: config.nodeId,
+        grant,
+        canSubscribe: Channel.matcher(grant.subscribe, grant.user),
+        canPublish: Channel.matcher(grant.publish, grant.user),
+        canModerate: Channel.matcher(grant.moderate, grant.user)
+      }
       const subscriptions = new Set<string>()
 
       const reply = (id: number | undefined, frame: Frame.ServerFrame) => answer(sockets, socket, id, frame)
       const fail = (id: number | undefined, name: ErrorName, message: string) => reply(id, errorFrame(id, name, message))
+      const refused = (id: number) => (error: RequestError) => fail(id, error.name, error.message)
+      const unavailable = (id: number, what: string) => (error: { readonly message: string }) =>
+        fail(id, "unavailable", `could not ${what}: ${error.message}`)
+
+      const subscribe = (id: number, channel: string, since: Position | undefined): Effect.Effect<void> => {
+        if (subscriptions.has(channel)) return fail(id, "already_subscribed", `already subscribed to ${channel}`)
+        if (subscriptions.size >= config.maxSubscriptions) {
+          return fail(id, "too_many_subscriptions", `at most ${config.maxSubscriptions} subscriptions per connection`)
+        }
+        const handler = extensions.channel(channel)
+        if (handler === undefined && !caller.canSubscribe(channel)) {
+          return fail(id, "forbidden", `not allowed to subscribe to ${channel}`)
+        }
+        subscriptions.add(channel)
+        let recovery: "ok" | "failed" | undefined
+        const subscribed: Effect.Effect<Frame.ServerFrame, RequestError | ClusterTopics.TopicError> = handler === undefined
+          ? Effect.as(fanout.subscribe(socket, channel), ackFrame(id, undefined, undefined))
+          : fanout.subscribeAfter(
+            socket,
+            channel,
+            Effect.map(handler.subscribe(caller, channel, since), (result) => {
+              recovery = result.recovery
+              return { ...(result.position === undefined ? {} : { position: result.position }), messages: result.catchUp }
+            })
+          ).pipe(Effect.map((result) => ackFrame(id, result.position, recovery)))
+        return subscribed.pipe(
+          Effect.flatMap((ack) => reply(id, ack)),
+          Effect.catchAll((error) =>
+            Effect.zipRight(
+              Effect.sync(() => subscriptions.delete(channel)),
+              error._tag === "RequestError" ? refused(id)(error) : unavailable(id, "subscribe")(error)
+            )
+          )
+        )
+      }
+
+      const unsubscribe = (channel: string): Effect.Effect<void> => {
+        const handler = extensions.channel(channel)
+        return Effect.zipRight(
+          fanout.unsubscribe(socket, channel),
+          handler === undefined ? Effect.void : handler.unsubscribe(caller, channel)
+        )
+      }
 
       const handle = (frame: Frame.ClientFrame): Effect.Effect<void> => {
         switch (frame.type) {
-          case "subscribe": {
-            const { id, channel } = frame
-            if (!canSubscribe(channel)) return fail(id, "forbidden", `not allowed to subscribe to ${channel}`)
-            if (subscriptions.has(channel)) return fail(id, "already_subscribed", `already subscribed to ${channel}`)
-            if (subscriptions.size >= config.maxSubscriptions) {
-              return fail(id, "too_many_subscriptions", `at most ${config.maxSubscriptions} subscriptions per connection`)
-            }
-            subscriptions.add(channel)
-            return fanout.subscribe(socket, channel).pipe(
-              Effect.zipRight(reply(id, { type: "ack", id })),
-              Effect.catchAll((error) =>
-                Effect.zipRight(
-                  Effect.sync(() => subscriptions.delete(channel)),
-                  fail(id, "unavailable", `could not subscribe: ${error.message}`)
-                )
-              )
-            )
-          }
+          case "subscribe":
+            return subscribe(frame.id, frame.channel, frame.since)
           case "unsubscribe": {
             const { id, channel } = frame
             if (!subscriptions.delete(channel)) return fail(id, "not_subscribed", `not subscribed to ${channel}`)
-            return Effect.zipRight(fanout.unsubscribe(socket, channel), reply(id, { type: "ack", id }))
+            return Effect.zipRight(unsubscribe(channel), reply(id, { type: "ack", id }))
           }
           case "publish": {
             const { id, channel, data } = frame
-            if (!canPublish(channel)) return fail(id, "forbidden", `not allowed to publish to ${channel}`)
+            const handler = extensions.channel(channel)
+            if (handler !== undefined) {
+              return handler.publish(caller, channel, data).pipe(
+                Effect.flatMap((result) => reply(id, ackFrame(id, result.position, undefined))),
+                Effect.catchAll(refused(id))
+              )
+            }
+            if (!caller.canPublish(channel)) return fail(id, "forbidden", `not allowed to publish to ${channel}`)
             return Effect.clockWith((clock) =>
               fanout.publish({ type: "message", channel, data, from: grant.user, at: clock.unsafeCurrentTimeMillis() })
             ).pipe(
               Effect.zipRight(reply(id, { type: "ack", id })),
-              Effect.catchAll((error) => fail(id, "unavailable", `could not publish: ${error.message}`))
+              Effect.catchAll(unavailable(id, "publish"))
             )
           }
           case "rpc": {
-            const { id, method } = frame
+            const { id, method, params } = frame
             if (method === "conn.info") {
               return reply(id, {
                 type: "reply",
@@ -130,7 +179,13 @@ export const ConnectionLive = Actor.toLayer(
                 }
               })
             }
-            return fail(id, "unknown_method", `no method ${JSON.stringify(method)}`)
+            const registered = extensions.method(method)
+            if (registered === undefined) return fail(id, "unknown_method", `no method ${JSON.stringify(method)}`)
+            return registered.handle(caller, params).pipe(
+              // `null` rather than an absent field, so every client reads a result.
+              Effect.flatMap((result) => reply(id, { type: "reply", id, result: result === undefined ? null : result })),
+              Effect.catchAll(refused(id))
+            )
           }
           case "ping":
             return reply(undefined, frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id })
@@ -140,7 +195,7 @@ export const ConnectionLive = Actor.toLayer(
       }
 
       const release = Effect.gen(function*() {
-        yield* Effect.forEach(Array.from(subscriptions), (channel) => fanout.unsubscribe(socket, channel), { discard: true })
+        yield* Effect.forEach(Array.from(subscriptions), unsubscribe, { discard: true })
         subscriptions.clear()
         yield* users(grant.user).Detach({ conn: address }).pipe(
           Entities.withTimeout(`user/${grant.user}`, "5 seconds"),

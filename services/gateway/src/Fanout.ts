@@ -17,6 +17,17 @@ import { Sockets, type Socket } from "./Sockets.ts"
 export interface FanoutService {
   /** Subscribes the socket; resolves once the node hears the channel from every node. */
   readonly subscribe: (socket: Socket, channel: string) => Effect.Effect<void, ClusterTopics.TopicError>
+  /**
+   * Subscribes the socket to a channel with history, without a gap or a repeat: the node
+   * listens first and buffers the channel's live messages while `catchUp` runs; then, in one
+   * synchronous step, the socket gets the catch-up messages, the buffered ones after the
+   * catch-up's position, and joins the live fan-out.
+   */
+  readonly subscribeAfter: <E>(
+    socket: Socket,
+    channel: string,
+    catchUp: Effect.Effect<CatchUp, E>
+  ) => Effect.Effect<CatchUp, E | ClusterTopics.TopicError>
   readonly unsubscribe: (socket: Socket, channel: string) => Effect.Effect<void>
   /** Delivers a `message` frame to every subscriber of its channel on every node. */
   readonly publish: (message: typeof Frame.Message.Type) => Effect.Effect<void, ClusterTopics.TopicError>
@@ -26,6 +37,12 @@ export interface FanoutService {
 
 export class Fanout extends Context.Tag("@weft/gateway/Fanout")<Fanout, FanoutService>() {}
 
+/** What a channel's owner sends a subscriber first: the messages it missed, and where they end. */
+export interface CatchUp {
+  readonly position?: typeof Frame.Position.Type
+  readonly messages: ReadonlyArray<typeof Frame.Message.Type>
+}
+
 const clusterTopic = (channel: string): string => `ch:${channel}`
 /** Bun topics, one per encoding: a socket subscribes to the one of its protocol. */
 export const bunTopic = (channel: string, encoding: Codec.Encoding): string => `${encoding === "msgpack" ? "m" : "j"}:${channel}`
@@ -33,6 +50,8 @@ export const bunTopic = (channel: string, encoding: Codec.Encoding): string => `
 interface Listening {
   /** Local sockets subscribed (or subscribing). */
   count: number
+  /** Sockets catching up: they get each live message here until they join the fan-out. */
+  readonly buffers: Set<(bytes: Uint8Array) => void>
   readonly scope: Scope.CloseableScope
   /** Completes when the cluster subscription is confirmed (or failed). */
   readonly ready: Deferred.Deferred<void, ClusterTopics.TopicError>
@@ -44,6 +63,8 @@ export const make = Effect.gen(function*() {
   const listening = new Map<string, Listening>()
 
   const deliver = (channel: string) => (bytes: Uint8Array): void => {
+    const entry = listening.get(channel)
+    if (entry !== undefined) for (const buffer of entry.buffers) buffer(bytes)
     const server = sockets.server()
     if (server === undefined) return
     server.publish(bunTopic(channel, "msgpack"), bytes)
@@ -70,6 +91,7 @@ export const make = Effect.gen(function*() {
       // the Redis SUBSCRIBE is in flight joins this entry instead of subscribing again.
       const entry: Listening = {
         count: 1,
+        buffers: new Set(),
         scope: Effect.runSync(Scope.make()),
         ready: Deferred.unsafeMake(FiberId.none)
       }
@@ -83,6 +105,33 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  /** The synchronous switch from catching up to live: nothing can be published in between. */
+  const join = (
+    socket: Socket,
+    channel: string,
+    entry: Listening,
+    buffer: (bytes: Uint8Array) => void,
+    buffered: ReadonlyArray<Uint8Array>,
+    result: CatchUp
+  ): void => {
+    entry.buffers.delete(buffer)
+    if (socket.data.closing) return
+    for (const message of result.messages) sockets.send(socket, message)
+    const after = result.position
+    for (const bytes of buffered) {
+      const decoded = Codec.decodeServerFrame(bytes, "msgpack")
+      if (decoded._tag === "Left" || decoded.right.type !== "message") continue
+      const position = decoded.right.position
+      // Published before the catch-up was read: already in it.
+      if (after !== undefined && position !== undefined && position.epoch === after.epoch && position.offset <= after.offset) {
+        continue
+      }
+      if (socket.data.encoding === "msgpack") socket.sendBinary(bytes)
+      else socket.sendText(Codec.msgpackToJson(bytes))
+    }
+    socket.subscribe(bunTopic(channel, socket.data.encoding))
+  }
+
   const service: FanoutService = {
     subscribe: (socket, channel) =>
       Effect.flatMap(listen(channel), () =>
@@ -94,6 +143,18 @@ export const make = Effect.gen(function*() {
         if (!socket.data.closing) socket.unsubscribe(bunTopic(channel, socket.data.encoding))
         const entry = listening.get(channel)
         return entry === undefined ? Effect.void : release(channel, entry)
+      }),
+    subscribeAfter: (socket, channel, catchUp) =>
+      Effect.flatMap(listen(channel), (entry) => {
+        const buffered: Array<Uint8Array> = []
+        const buffer = (bytes: Uint8Array) => void buffered.push(bytes)
+        entry.buffers.add(buffer)
+        return catchUp.pipe(
+          Effect.tap((result) => Effect.sync(() => join(socket, channel, entry, buffer, buffered, result))),
+          Effect.tapErrorCause(() =>
+            Effect.zipRight(Effect.sync(() => entry.buffers.delete(buffer)), release(channel, entry))
+          )
+        )
       }),
     publish: (message) =>
       Effect.suspend(() => topics.publish(clusterTopic(message.channel), Codec.toBytes(Codec.encodeServerFrame(message, "msgpack")))),

@@ -15,6 +15,7 @@ import type { Server, WebSocketHandler } from "bun"
 import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import * as ConnectionActor from "./ConnectionActor.ts"
 import { ConnectionLive, Inbound, SocketClosed } from "./ConnectionActor.ts"
+import * as Extensions from "./Extensions.ts"
 import * as Fanout from "./Fanout.ts"
 import { GatewayConfigService } from "./GatewayConfig.ts"
 import * as RateLimit from "./RateLimit.ts"
@@ -22,6 +23,9 @@ import * as SocketsModule from "./Sockets.ts"
 import { type Socket, Sockets, type SocketState } from "./Sockets.ts"
 
 export const path = "/v1/ws"
+
+/** How long a client closed for rate abuse is told to wait before reconnecting. */
+const abuseBackoffMs = 10_000
 
 export interface WebSocketGatewayService {
   readonly path: string
@@ -165,6 +169,15 @@ const make = Effect.gen(function*() {
       const now = Date.now()
       state.lastFrameAt = now
       const decoded = Codec.decodeClientFrame(raw, state.encoding)
+      const frame = decoded._tag === "Right" ? decoded.right : undefined
+      const id = frame !== undefined ? (isRequest(frame) ? frame.id : undefined) : decoded._tag === "Left" ? decoded.left.id : undefined
+      // Every frame takes a token, readable or not, so junk cannot bypass the limit.
+      const verdict = RateLimit.take(state.bucket, config.ratePerSecond, config.rateBurst, now)
+      if (verdict === "abuse") {
+        sockets.send(socket, { type: "goodbye", reason: "policy", reconnect: true, after: abuseBackoffMs })
+        return close(socket, CloseCodes.policy_violation, "rate limit exceeded repeatedly")
+      }
+      if (verdict === "refuse") return sendError(socket, id, "rate_limited", `more than ${config.ratePerSecond} frames per second`)
       if (decoded._tag === "Left") {
         const error = decoded.left
         return void sockets.send(socket, {
@@ -175,11 +188,7 @@ const make = Effect.gen(function*() {
           message: error.detail
         })
       }
-      const frame = decoded.right
-      const id = isRequest(frame) ? frame.id : undefined
-      const verdict = RateLimit.take(state.bucket, config.ratePerSecond, config.rateBurst, now)
-      if (verdict === "abuse") return close(socket, CloseCodes.policy_violation, "rate limit exceeded repeatedly")
-      if (verdict === "refuse") return sendError(socket, id, "rate_limited", `more than ${config.ratePerSecond} frames per second`)
+      if (frame === undefined) return
       if (id !== undefined) {
         if (state.inFlight.has(id)) return sendError(socket, id, "duplicate_id", `request ${id} is still in flight`)
         state.inFlight.add(id)
@@ -210,6 +219,8 @@ const make = Effect.gen(function*() {
       if (now - socket.data.lastFrameAt > 2 * config.heartbeatMs) {
         close(socket, CloseCodes.heartbeat_timeout, "no frame within two heartbeats")
       } else if (config.slowConsumerPolicy === "disconnect" && socket.getBufferedAmount() > config.slowConsumerBytes) {
+        // Likely dropped with the rest of the backlog, but worth the attempt.
+        sockets.send(socket, { type: "goodbye", reason: "slow-consumer", reconnect: true })
         close(socket, CloseCodes.slow_consumer, "slow consumer")
       }
     }
@@ -222,7 +233,7 @@ const make = Effect.gen(function*() {
     draining = true
     for (const socket of Array.from(sockets.all())) {
       // Staggered so that reconnecting clients do not all land on the next node at once.
-      sockets.send(socket, { type: "goodbye", reason: "shutdown", reconnect: true, after: Math.floor(Math.random() * 5000) })
+      sockets.send(socket, { type: "goodbye", reason: "draining", reconnect: true, after: Math.floor(Math.random() * 5000) })
       close(socket, CloseCodes.going_away, "server shutting down")
     }
   })
@@ -241,5 +252,6 @@ const make = Effect.gen(function*() {
 export const layer = Layer.scoped(WebSocketGateway, make).pipe(
   Layer.provideMerge(ConnectionLive),
   Layer.provideMerge(Fanout.layer),
-  Layer.provideMerge(SocketsModule.layer)
+  Layer.provideMerge(SocketsModule.layer),
+  Layer.provideMerge(Extensions.layer)
 )

@@ -3,6 +3,7 @@
  */
 export { Connection, ConnectionLive, Disconnect, Inbound, Push, SocketClosed } from "./ConnectionActor.ts"
 export type { ConnectionMessage } from "./ConnectionActor.ts"
+export * as Extensions from "./Extensions.ts"
 export * as Fanout from "./Fanout.ts"
 export { GatewayConfigService } from "./GatewayConfig.ts"
 export type { GatewayConfig } from "./GatewayConfig.ts"

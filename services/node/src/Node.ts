@@ -60,16 +60,22 @@ export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
 })
 
 /**
- * Cluster membership and the registry store: with Redis, tickets live there too (any node
- * redeems any node's) on the node's one Redis connection; alone, both are in memory.
+ * Cluster membership and the stores: with Redis, tickets and room history live there (any
+ * node redeems any node's ticket; a room's history survives its node) on the node's one
+ * Redis connection; alone, everything is in memory.
  */
 const membership = (config: NodeConfig) => {
   const cluster = clusterConfig(config)
+  const limits = { maxLength: config.historyMaxLength, maxAgeMs: config.historyMaxAgeMs }
+  const ttlSeconds = config.ticketTtlSeconds
   return cluster.redis === undefined
-    ? Auth.Tickets.layerMemory({ ttlSeconds: config.ticketTtlSeconds }).pipe(Layer.provideMerge(ClusterNode.embedded(cluster)))
-    : Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds: config.ticketTtlSeconds }).pipe(
-      Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis))
+    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), Chat.MemoryHistory.layer(limits)).pipe(
+      Layer.provideMerge(ClusterNode.embedded(cluster))
     )
+    : Layer.mergeAll(
+      Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
+      Chat.RedisHistory.layer({ cluster: config.cluster, ...limits })
+    ).pipe(Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis)))
 }
 
 const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(role)
@@ -77,11 +83,16 @@ const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(r
 /** The entities, routes and services of the roles this node runs. */
 const roles = (config: NodeConfig) => {
   const when = <A, E, R>(role: Role, layer: Layer.Layer<A, E, R>) => (has(config, role) ? [layer] : [])
-  const entities = [...when("chat", Chat.RoomLive), ...when("notification", Notification.UserLive)]
+  const entities = [
+    ...when("chat", Chat.layer()),
+    ...when("notification", Notification.UserLive)
+  ]
   // The gateway redeems tickets (the store); issuing them (the auth role) also needs a JWT verifier.
+  // The gateway's protocol extensions call the entities wherever they live.
   const services = when(
     "gateway",
-    Gateway.layer.pipe(
+    Chat.gatewayExtension.pipe(
+      Layer.provideMerge(Gateway.layer),
       Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
       Layer.provide(Auth.layerAuth)
     )

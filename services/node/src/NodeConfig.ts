@@ -81,6 +81,12 @@ const keys = {
     doc: "unsent bytes a connection may buffer before the slow-consumer policy applies"
   },
   slowConsumerPolicy: { flag: "slow-consumer-policy", env: "WEFT_SLOW_CONSUMER_POLICY", doc: "disconnect | drop" },
+  historyMaxLength: { flag: "history-max-length", env: "WEFT_HISTORY_MAX_LENGTH", doc: "events kept per room" },
+  historyMaxAgeMs: {
+    flag: "history-max-age-ms",
+    env: "WEFT_HISTORY_MAX_AGE_MS",
+    doc: "events older than this are dropped; an idle room's history expires after it"
+  },
   roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" }
 } as const satisfies Record<string, Key>
 
@@ -117,6 +123,8 @@ export const NodeConfigSchema = Schema.Struct({
   heartbeatMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 25_000 }),
   slowConsumerBytes: Schema.optionalWith(Count, { default: () => 1_048_576 }),
   slowConsumerPolicy: Schema.optionalWith(Schema.Literal("disconnect", "drop"), { default: () => "disconnect" as const }),
+  historyMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(1_000_000)), { default: () => 1000 }),
+  historyMaxAgeMs: Schema.optionalWith(Millis, { default: () => 86_400_000 }),
   roles: Schema.optionalWith(
     CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
     { default: () => [...allRoles] }

@@ -1,0 +1,119 @@
+/**
+ * What the client tells the app, as a typed event map. `client.on(type,
+ * listener)` is typed from `WeftEvents`; later server features (presence
+ * join/leave, notifications) add keys here without changing anything else.
+ * The interface is exported, so declaration merging can extend it too.
+ */
+import type { Position } from "./Position.ts"
+import type { WeftError } from "./WeftError.ts"
+
+/**
+ * - `idle`: created, `connect()` not called yet.
+ * - `connecting`: an attempt is under way (ticket, WebSocket, waiting for `welcome`).
+ * - `connected`: `welcome` received; subscriptions are being restored and the offline queue sent.
+ * - `reconnecting`: waiting before the next attempt (backoff, the server's goodbye advice, or the network to come back).
+ * - `disconnected`: stopped trying (`maxAttempts` failed in a row, the server said not to come back,
+ *   or reconnecting is off); `connect()` starts again, subscriptions are kept.
+ * - `closed`: `close()` was called; final.
+ */
+export type ConnectionState = "idle" | "connecting" | "connected" | "reconnecting" | "disconnected" | "closed"
+
+/** The connection as the server's `welcome` described it. */
+export interface ConnectionInfo {
+  /** The connection's address in the cluster, `conn/<node>/<n>`: quote it in support requests. */
+  readonly conn: string
+  readonly user: string
+  readonly device?: string
+  /** The node the connection landed on. */
+  readonly node: string
+  /** The server's heartbeat (ms): the client sends a frame at least this often. */
+  readonly heartbeat: number
+  readonly limits: {
+    readonly maxFrameBytes: number
+    readonly maxSubscriptions: number
+    readonly ratePerSecond: number
+  }
+  /** The WebSocket URL this connection was opened on (without the ticket). */
+  readonly url: string
+}
+
+/** A message on a subscribed channel. */
+export interface ChannelMessage {
+  readonly channel: string
+  /** As published: any msgpack value (bytes arrive as `Uint8Array`; on JSON as `{"$base64": ...}`). */
+  readonly data: unknown
+  /** The publishing user, when a user published it (absent when a service did). */
+  readonly from?: string
+  /** Where it sits in the channel's history, for channels with history. */
+  readonly position?: Position
+  /** When the server accepted it, ms since 1970-01-01 UTC. */
+  readonly at: number
+}
+
+/** The server's advice before it closes a connection (`goodbye` frame). */
+export interface GoodbyeAdvice {
+  /** `draining`, `shutdown`, `policy`, `slow-consumer` or `credentials-expired`. */
+  readonly reason: string
+  /** Whether to connect again. */
+  readonly reconnect: boolean
+  /** How long to wait first (ms); the client adds jitter. */
+  readonly after?: number
+}
+
+export interface StateEvent {
+  readonly state: ConnectionState
+  readonly previous: ConnectionState
+  /** For `connecting` and `reconnecting`: failed attempts in a row so far. */
+  readonly attempt?: number
+  /** For `reconnecting`: how long until the next attempt (absent while waiting for the network). */
+  readonly delayMs?: number
+  /** For `reconnecting`: waiting for the browser to report the network back. */
+  readonly waitingForNetwork?: boolean
+  /** For `disconnected` and `closed`: why. */
+  readonly error?: WeftError
+}
+
+export interface ConnectedEvent {
+  readonly info: ConnectionInfo
+  /** `false` for the first connection, `true` after a reconnect. */
+  readonly reconnected: boolean
+}
+
+export interface DisconnectedEvent {
+  /** The WebSocket close code (1006: dropped; 4000: closed by the client, e.g. for a missed heartbeat). */
+  readonly code: number
+  readonly reason: string
+  /** The server's goodbye, when it sent one. */
+  readonly goodbye?: GoodbyeAdvice
+}
+
+export interface SubscribedEvent {
+  readonly channel: string
+  /** `true` when re-subscribing after a reconnect. */
+  readonly restored: boolean
+  /** The `since` position sent (the last message delivered on the channel), if any. */
+  readonly since?: Position
+  /** Where the channel stands, when the server said (channels with history). */
+  readonly position?: Position
+}
+
+export interface WeftEvents {
+  /** Every change of `client.state`. */
+  state: StateEvent
+  /** A `welcome` arrived: the client is connected (again). */
+  connected: ConnectedEvent
+  /** A connection (or an attempt) ended. */
+  disconnected: DisconnectedEvent
+  /** Every message delivered to subscription handlers (after de-duplication). */
+  message: ChannelMessage
+  /** The server acknowledged a subscription, new or restored. */
+  subscribed: SubscribedEvent
+  /** The server said goodbye; the client follows its advice. */
+  goodbye: GoodbyeAdvice
+  /**
+   * Errors with no promise to reject: a failed ticket or attempt, a restored
+   * subscription the server refused, an `error` frame without an id, an
+   * undecodable frame, a listener that threw.
+   */
+  error: WeftError
+}
