@@ -8,12 +8,12 @@
  * loopback TCP. Rooms are picked by where their shard lives.
  *
  * - round trip: sequential `Info` asks, p50/p99;
- * - one-way throughput: `Publish` sent with `discard: true`, 64 in flight,
+ * - one-way throughput: `Presence` sent with `discard: true`, 64 in flight,
  *   spread over 16 rooms on the target node.
  */
 import { EntityId, Sharding } from "@effect/cluster"
 import { ActorSystem } from "@weft/actor"
-import { Room, RoomLive } from "@weft/chat"
+import { layer as RoomLayer, Members, MemoryHistory, Room, shardGroup } from "@weft/chat"
 import { ClusterNode, RedisRunnerStorage } from "@weft/cluster"
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
@@ -67,7 +67,7 @@ const oneWay = (targets: ReadonlyArray<string>, n: number, inFlight: number) =>
     const start = performance.now()
     yield* Effect.forEach(
       Array.from({ length: n }, (_, i) => i),
-      (i) => rooms(targets[i % targets.length]!).Publish({ sender: "bench", body: "x" }, { discard: true }),
+      (i) => rooms(targets[i % targets.length]!).Presence(undefined, { discard: true }),
       { concurrency: inFlight, discard: true }
     )
     return n / ((performance.now() - start) / 1000)
@@ -81,7 +81,7 @@ const pickRooms = (count: number) =>
     const remote: Array<string> = []
     for (let i = 0; local.length < count || remote.length < count; i++) {
       const id = `bench-${i}`
-      const mine = sharding.hasShardId(sharding.getShardId(EntityId.make(id), "default"))
+      const mine = sharding.hasShardId(sharding.getShardId(EntityId.make(id), shardGroup))
       if (mine && local.length < count) local.push(id)
       if (!mine && remote.length < count) remote.push(id)
     }
@@ -94,6 +94,7 @@ const waitSettled = Effect.gen(function*() {
   let previous = -1
   for (let i = 0; i < 300 && stable < 5; i++) {
     const readiness = yield* status.readiness
+    // Settled: ready, not holding every room shard (the peer holds some), and no longer moving.
     stable = readiness.ready && readiness.shardsHeld === previous && readiness.shardsHeld < 300 ? stable + 1 : 0
     previous = readiness.shardsHeld
     yield* Effect.sleep("200 millis")
@@ -105,13 +106,17 @@ export const run = async (options: Options): Promise<ScenarioResult> => {
   const cluster = `bench-${process.pid}-${Date.now().toString(36)}`
   const [runnerPort, peerRunnerPort, peerHttpPort] = [await freePort(), await freePort(), await freePort()]
   const peer = startPeer(cluster, peerRunnerPort, peerHttpPort)
-  const node = RoomLive.pipe(
+  const node = RoomLayer().pipe(
+    Layer.provide(MemoryHistory.layer({ maxLength: 1000, maxAgeMs: 3_600_000 })),
+    Layer.provide(Members.layerMemory),
     Layer.provideMerge(ClusterNode.layer({
       nodeId: "bench-local",
       cluster,
       redis: { url: redisUrl },
       runnerHost: "127.0.0.1",
-      runnerPort
+      runnerPort,
+      // The same groups as a node with every role, hosting rooms like its peer.
+      shardGroups: { available: ["chat", "notification"], assigned: ["chat"] }
     })),
     Layer.provide(ActorSystem.layer()),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))

@@ -24,9 +24,9 @@ let witness: { readonly publisher: Client; readonly subscriber: Client; sent: nu
 beforeAll(async () => {
   cluster = await startGatewayCluster("gw-bad", 1, ["--max-frame-bytes", "1024"])
   node = cluster.nodes[0]!
-  const publisher = await open({ sub: "witness-pub", weft: { publish: ["room:witness"] } })
-  const subscriber = await open({ sub: "witness-sub", weft: { subscribe: ["room:witness"] } }, "json")
-  subscriber.send({ type: "subscribe", id: 1, channel: "room:witness" })
+  const publisher = await open({ sub: "witness-pub", weft: { publish: ["topic:witness"] } })
+  const subscriber = await open({ sub: "witness-sub", weft: { subscribe: ["topic:witness"] } }, "json")
+  subscriber.send({ type: "subscribe", id: 1, channel: "topic:witness" })
   expect(await subscriber.answer(1)).toEqual({ type: "ack", id: 1 })
   witness = { publisher, subscriber, sent: 0 }
 })
@@ -45,7 +45,7 @@ const open = async (claims: Claims, encoding: Encoding = "msgpack"): Promise<Cli
 /** Another connection still gets messages: the witness publishes one and its subscriber receives it. */
 const witnessStillServed = async (): Promise<void> => {
   const seq = witness.sent++
-  witness.publisher.send({ type: "publish", id: 1000 + seq, channel: "room:witness", data: { seq } })
+  witness.publisher.send({ type: "publish", id: 1000 + seq, channel: "topic:witness", data: { seq } })
   expect(await witness.publisher.answer(1000 + seq)).toEqual({ type: "ack", id: 1000 + seq })
   const message = await witness.subscriber.nextOf("message")
   expect(message.data).toEqual({ seq })
@@ -87,7 +87,7 @@ const msgpackCases: ReadonlyArray<Case> = [
   },
   {
     name: "data nested deeper than 64",
-    payload: encode({ type: "publish", id: 30, channel: "room:deep", data: nested(70) }),
+    payload: encode({ type: "publish", id: 30, channel: "topic:deep", data: nested(70) }),
     code: 1000,
     error: "malformed_frame",
     id: 30
@@ -95,14 +95,14 @@ const msgpackCases: ReadonlyArray<Case> = [
   { name: "a text message on the msgpack protocol", payload: "{\"type\":\"ping\",\"id\":1}", code: 1004, error: "wrong_encoding" },
   { name: "an unknown type", payload: encode({ type: "hello", id: 10 }), code: 1001, error: "unknown_type", id: 10 },
   { name: "an unknown type without id", payload: encode({ type: "hello" }), code: 1001, error: "unknown_type" },
-  { name: "no type", payload: encode({ id: 15, channel: "room:x" }), code: 1002, error: "invalid_frame", id: 15 },
+  { name: "no type", payload: encode({ id: 15, channel: "topic:x" }), code: 1002, error: "invalid_frame", id: 15 },
   { name: "a type that is not a string", payload: encode({ type: 7, id: 16 }), code: 1002, error: "invalid_frame", id: 16 },
   { name: "a missing channel", payload: encode({ type: "subscribe", id: 11 }), code: 1002, error: "invalid_frame", id: 11 },
   { name: "a channel that is a number", payload: encode({ type: "publish", id: 14, channel: 42, data: "x" }), code: 1002, error: "invalid_frame", id: 14 },
-  { name: "a publish without data", payload: encode({ type: "publish", id: 17, channel: "room:x" }), code: 1002, error: "invalid_frame", id: 17 },
+  { name: "a publish without data", payload: encode({ type: "publish", id: 17, channel: "topic:x" }), code: 1002, error: "invalid_frame", id: 17 },
   { name: "an empty rpc method", payload: encode({ type: "rpc", id: 18, method: "" }), code: 1002, error: "invalid_frame", id: 18 },
   { name: "an rpc method of 101 characters", payload: encode({ type: "rpc", id: 19, method: "m".repeat(101) }), code: 1002, error: "invalid_frame", id: 19 },
-  { name: "a request without id", payload: encode({ type: "subscribe", channel: "room:x" }), code: 1002, error: "invalid_frame" },
+  { name: "a request without id", payload: encode({ type: "subscribe", channel: "topic:x" }), code: 1002, error: "invalid_frame" },
   { name: "an id of 2^32", payload: encode({ type: "rpc", id: 2 ** 32, method: "conn.info" }), code: 1002, error: "invalid_frame" },
   { name: "a negative id", payload: encode({ type: "rpc", id: -1, method: "conn.info" }), code: 1002, error: "invalid_frame" },
   { name: "a fractional id", payload: encode({ type: "rpc", id: 1.5, method: "conn.info" }), code: 1002, error: "invalid_frame" },
@@ -111,7 +111,7 @@ const msgpackCases: ReadonlyArray<Case> = [
 ]
 
 const jsonCases: ReadonlyArray<Case> = [
-  { name: "invalid JSON", payload: "{\"type\":\"subscribe\",\"id\":9,\"channel\":\"room:general\"", code: 1000, error: "malformed_frame" },
+  { name: "invalid JSON", payload: "{\"type\":\"subscribe\",\"id\":9,\"channel\":\"topic:general\"", code: 1000, error: "malformed_frame" },
   { name: "a binary message on the JSON protocol", payload: pingBytes, code: 1004, error: "wrong_encoding" },
   { name: "an array", payload: "[\"ping\",7]", code: 1000, error: "malformed_frame" },
   { name: "a number", payload: "42", code: 1000, error: "malformed_frame" },
@@ -158,20 +158,20 @@ describe("bad frames get their documented error and the connection stays usable"
 describe("request ids in flight", () => {
   it("a publish reusing the id of one in flight gets 1003 and is not carried out; the first still gets its ack", async () => {
     const client = await open(everything)
-    client.send({ type: "subscribe", id: 1, channel: "room:dup" })
+    client.send({ type: "subscribe", id: 1, channel: "topic:dup" })
     expect(await client.answer(1)).toEqual({ type: "ack", id: 1 })
 
     sendTogether(client, [
-      { type: "publish", id: 7, channel: "room:dup", data: "first" },
-      { type: "publish", id: 7, channel: "room:dup", data: "second" }
+      { type: "publish", id: 7, channel: "topic:dup", data: "first" },
+      { type: "publish", id: 7, channel: "topic:dup", data: "second" }
     ])
     const answers = [await client.answer(7), await client.answer(7)]
     expect(answers).toContainEqual({ type: "ack", id: 7 })
     expect(answers).toContainEqual({ type: "error", id: 7, code: 1003, name: "duplicate_id", message: expect.any(String) })
-    expect(await client.nextOf("message")).toMatchObject({ channel: "room:dup", data: "first" })
+    expect(await client.nextOf("message")).toMatchObject({ channel: "topic:dup", data: "first" })
 
     // Answered, the id is free again.
-    client.send({ type: "publish", id: 7, channel: "room:dup", data: "third" })
+    client.send({ type: "publish", id: 7, channel: "topic:dup", data: "third" })
     expect(await client.answer(7)).toEqual({ type: "ack", id: 7 })
     expect(await client.nextOf("message")).toMatchObject({ data: "third" })
     expect(client.frames).toEqual([])
@@ -181,14 +181,14 @@ describe("request ids in flight", () => {
   it("a subscribe reusing the id of one in flight gets 1003, not already_subscribed, and subscribes once", async () => {
     const client = await open(everything)
     sendTogether(client, [
-      { type: "subscribe", id: 8, channel: "room:dup-sub" },
-      { type: "subscribe", id: 8, channel: "room:dup-sub" }
+      { type: "subscribe", id: 8, channel: "topic:dup-sub" },
+      { type: "subscribe", id: 8, channel: "topic:dup-sub" }
     ])
     const answers = [await client.answer(8), await client.answer(8)]
     expect(answers).toContainEqual({ type: "ack", id: 8 })
     expect(answers).toContainEqual({ type: "error", id: 8, code: 1003, name: "duplicate_id", message: expect.any(String) })
     client.send({ type: "rpc", id: 9, method: "conn.info" })
-    expect(await client.answer(9)).toMatchObject({ type: "reply", result: { subscriptions: ["room:dup-sub"] } })
+    expect(await client.answer(9)).toMatchObject({ type: "reply", result: { subscriptions: ["topic:dup-sub"] } })
     await stillUsable(client)
   })
 })
@@ -198,7 +198,7 @@ describe("frame size", () => {
     const client = await open(everything)
     const publishOfSize = (size: number, id: number): Uint8Array => {
       for (let n = 0; n < size; n++) {
-        const bytes = encode({ type: "publish", id, channel: "room:size", data: "a".repeat(n) })
+        const bytes = encode({ type: "publish", id, channel: "topic:size", data: "a".repeat(n) })
         if (bytes.length === size) return bytes
       }
       throw new Error(`no publish frame of exactly ${size} bytes`)

@@ -35,10 +35,10 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-const rooms: Claims["weft"] = { subscribe: ["room:*"], publish: ["room:*"] }
+const topics: Claims["weft"] = { subscribe: ["topic:*"], publish: ["topic:*"] }
 
 const open = async (node: RunningNode, sub: string, encoding: Encoding = "msgpack"): Promise<Client> => {
-  const { client, welcome } = await connectAs(node.url(), { sub, weft: rooms }, encoding)
+  const { client, welcome } = await connectAs(node.url(), { sub, weft: topics }, encoding)
   expect(welcome.node).toBe(node === nodeA ? "gw-cluster-0" : "gw-cluster-1")
   clients.push(client)
   return client
@@ -74,7 +74,7 @@ describe("tickets across the cluster", () => {
 
 describe("fan-out across nodes", () => {
   it("every subscriber, on either node, gets each of 100 messages exactly once and in the publisher's order", async () => {
-    const channel = "room:fanout"
+    const channel = "topic:fanout"
     const onA = await open(nodeA, "sub-a")
     const onB = await open(nodeB, "sub-b", "json")
     const alsoOnB = await open(nodeB, "sub-b2")
@@ -99,7 +99,7 @@ describe("fan-out across nodes", () => {
   })
 
   it("a publish on node B reaches a subscriber on node A", async () => {
-    const channel = "room:b-to-a"
+    const channel = "topic:b-to-a"
     const onA = await open(nodeA, "listener-a")
     const publisher = await open(nodeB, "talker-b", "json")
     await subscribe(onA, 1, channel)
@@ -109,8 +109,8 @@ describe("fan-out across nodes", () => {
   })
 
   it("after unsubscribe, no more messages of the channel arrive; the other subscriptions keep theirs", async () => {
-    const channel = "room:leaving"
-    const control = "room:control"
+    const channel = "topic:leaving"
+    const control = "topic:control"
     const leaver = await open(nodeB, "leaver")
     const stayer = await open(nodeA, "stayer")
     const publisher = await open(nodeA, "announcer")

@@ -21,7 +21,7 @@ afterAll(async () => {
 })
 
 const open = async (sub: string, encoding: Encoding) => {
-  const opened = await connectAs(node.url(), { sub, weft: { device: `${encoding}-device`, subscribe: ["room:*"], publish: ["room:*"] } }, encoding)
+  const opened = await connectAs(node.url(), { sub, weft: { device: `${encoding}-device`, subscribe: ["topic:*"], publish: ["topic:*"] } }, encoding)
   clients.push(opened.client)
   return opened
 }
@@ -36,7 +36,7 @@ describe("the same session in every encoding", () => {
   for (const { encoding, subprotocol, kind } of sessions) {
     it(`${encoding}: subscribe, publish, message, rpc and ping as ${kind} messages`, async () => {
       const user = `enc-${encoding}`
-      const channel = `room:session-${encoding}`
+      const channel = `topic:session-${encoding}`
       const { client, welcome } = await open(user, encoding)
       // The 101 echoes the chosen subprotocol, and none when none was offered.
       expect(client.socket.protocol).toBe(subprotocol)
@@ -81,7 +81,7 @@ describe("the same session in every encoding", () => {
 
 describe("fan-out across encodings", () => {
   it("a JSON subscriber gets what a msgpack client published, bytes as {\"$base64\": ...}, and the other way round", async () => {
-    const channel = "room:mixed"
+    const channel = "topic:mixed"
     const { client: json } = await open("mix-json", "json")
     const { client: msgpack } = await open("mix-msgpack", "msgpack")
     const { client: plain } = await open("mix-none", "none")

@@ -129,14 +129,14 @@ describe("slow consumer (--slow-consumer-bytes 65536)", () => {
 
   /** A subscriber that stops reading its socket while a publisher sends it 50 MiB. */
   const floodPausedReader = async (node: RunningNode) => {
-    const { client: slow } = await open(node, { sub: "slow", weft: { subscribe: ["room:firehose"] } })
-    const { client: publisher } = await open(node, { sub: "firehose", weft: { publish: ["room:firehose"] } })
-    slow.send({ type: "subscribe", id: 1, channel: "room:firehose" })
+    const { client: slow } = await open(node, { sub: "slow", weft: { subscribe: ["topic:firehose"] } })
+    const { client: publisher } = await open(node, { sub: "firehose", weft: { publish: ["topic:firehose"] } })
+    slow.send({ type: "subscribe", id: 1, channel: "topic:firehose" })
     expect(await slow.answer(1)).toEqual({ type: "ack", id: 1 })
     const tcp = tcpSocket(slow.socket)
     tcp.pause()
     for (let i = 0; i < messageCount; i++) {
-      publisher.send({ type: "publish", id: i, channel: "room:firehose", data: { i, payload } })
+      publisher.send({ type: "publish", id: i, channel: "topic:firehose", data: { i, payload } })
       expect(await publisher.answer(i)).toEqual({ type: "ack", id: i })
     }
     // Long enough for the node's sweeper (every second) to look at the stalled socket.
@@ -175,10 +175,10 @@ describe("slow consumer (--slow-consumer-bytes 65536)", () => {
     }, 10_000)
     const received = receivedIndexes(slow)
     expect(received.length).toBeLessThan(messageCount / 4)
-    publisher.send({ type: "publish", id: 1000, channel: "room:firehose", data: { i: -1 } })
+    publisher.send({ type: "publish", id: 1000, channel: "topic:firehose", data: { i: -1 } })
     expect(await publisher.answer(1000)).toEqual({ type: "ack", id: 1000 })
     expect(await slow.nextOf("message", (frame) => typeof frame.data === "object" && frame.data !== null && "i" in frame.data && frame.data.i === -1))
-      .toMatchObject({ channel: "room:firehose" })
+      .toMatchObject({ channel: "topic:firehose" })
     expect(slow.socket.readyState).toBe(slow.socket.OPEN)
     expect(await isServing(slowDrop)).toBe(true)
   })

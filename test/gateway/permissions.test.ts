@@ -50,18 +50,18 @@ const expectAck = ({ id, answer }: { readonly id: number; readonly answer: unkno
 const expectError = ({ id, answer }: { readonly id: number; readonly answer: unknown }, code: number, name: string) =>
   expect(answer).toEqual({ type: "error", id, code, name, message: expect.any(String) })
 
-const dave: Claims = { sub: "dave", weft: { subscribe: ["room:*", "team:{user}/*"], publish: ["room:*", "inbox:*"] } }
+const dave: Claims = { sub: "dave", weft: { subscribe: ["topic:*", "team:{user}/*"], publish: ["topic:*", "inbox:*"] } }
 const erin: Claims = { sub: "erin", weft: { subscribe: ["inbox:{user}"], publish: ["inbox:{user}"] } }
 
 describe("permission patterns", () => {
   it("subscribe: `*` matches any run, `{user}` is the connection's user, the whole name must match", async () => {
     const client = await open(dave)
-    expectAck(await subscribe(client, "room:general"))
-    expectAck(await unsubscribe(client, "room:general"))
+    expectAck(await subscribe(client, "topic:general"))
+    expectAck(await unsubscribe(client, "topic:general"))
     expectAck(await subscribe(client, "team:dave/news"))
     expectAck(await unsubscribe(client, "team:dave/news"))
-    expectAck(await subscribe(client, "room:a/b:c"))
-    for (const channel of ["team:erin/news", "xroom:general", "room", "team:dave", "inbox:dave", "user:erin"]) {
+    expectAck(await subscribe(client, "topic:a/b:c"))
+    for (const channel of ["team:erin/news", "xtopic:general", "topic", "team:dave", "inbox:dave", "user:erin"]) {
       expectError(await subscribe(client, channel), 2000, "forbidden")
     }
     // `user:{user}` is always granted.
@@ -95,12 +95,12 @@ describe("permission patterns", () => {
   it("the default grant (no weft claim) subscribes to user:<own id> only and publishes nowhere", async () => {
     const frank = await open({ sub: "frank" })
     const listener = await open({ sub: "listener", weft: { subscribe: ["*"] } })
-    expectAck(await subscribe(listener, "room:general"))
+    expectAck(await subscribe(listener, "topic:general"))
     expectAck(await subscribe(frank, "user:frank"))
-    for (const channel of ["user:george", "user:frank2", "room:general"]) {
+    for (const channel of ["user:george", "user:frank2", "topic:general"]) {
       expectError(await subscribe(frank, channel), 2000, "forbidden")
     }
-    for (const channel of ["user:frank", "room:general"]) {
+    for (const channel of ["user:frank", "topic:general"]) {
       expectError(await publish(frank, channel, "hi"), 2000, "forbidden")
     }
     await listener.ping(nextId++)
@@ -119,18 +119,18 @@ describe("permission patterns", () => {
 describe("subscription bookkeeping", () => {
   it("already_subscribed 2002 and not_subscribed 2001 carry the request id", async () => {
     const client = await open(dave)
-    expectAck(await subscribe(client, "room:dup"))
-    expectError(await subscribe(client, "room:dup"), 2002, "already_subscribed")
-    expectError(await unsubscribe(client, "room:never"), 2001, "not_subscribed")
-    expectAck(await unsubscribe(client, "room:dup"))
-    expectError(await unsubscribe(client, "room:dup"), 2001, "not_subscribed")
+    expectAck(await subscribe(client, "topic:dup"))
+    expectError(await subscribe(client, "topic:dup"), 2002, "already_subscribed")
+    expectError(await unsubscribe(client, "topic:never"), 2001, "not_subscribed")
+    expectAck(await unsubscribe(client, "topic:dup"))
+    expectError(await unsubscribe(client, "topic:dup"), 2001, "not_subscribed")
     // Subscribing again after unsubscribing works.
-    expectAck(await subscribe(client, "room:dup"))
+    expectAck(await subscribe(client, "topic:dup"))
   })
 
   it("an invalid channel name is refused with its documented code, not as forbidden", async () => {
     const client = await open({ sub: "ivan", weft: { subscribe: ["*"], publish: ["*"] } })
-    for (const channel of ["room general", "", "x".repeat(201), "room#1", "room:é", "room:*"]) {
+    for (const channel of ["room general", "", "x".repeat(201), "room#1", "topic:é", "topic:*"]) {
       expectError(await subscribe(client, channel), 2003, "invalid_channel")
       expectError(await publish(client, channel, 1), 2003, "invalid_channel")
     }
@@ -139,14 +139,14 @@ describe("subscription bookkeeping", () => {
   })
 
   it("--max-subscriptions 3: the 4th subscription gets 3001; after an unsubscribe there is room again", async () => {
-    const client = await open({ sub: "max", weft: { subscribe: ["room:*"] } })
-    for (const channel of ["room:1", "room:2", "user:max"]) expectAck(await subscribe(client, channel))
-    expectError(await subscribe(client, "room:4"), 3001, "too_many_subscriptions")
-    expectAck(await unsubscribe(client, "room:2"))
-    expectAck(await subscribe(client, "room:4"))
-    expectError(await subscribe(client, "room:5"), 3001, "too_many_subscriptions")
+    const client = await open({ sub: "max", weft: { subscribe: ["topic:*"] } })
+    for (const channel of ["topic:1", "topic:2", "user:max"]) expectAck(await subscribe(client, channel))
+    expectError(await subscribe(client, "topic:4"), 3001, "too_many_subscriptions")
+    expectAck(await unsubscribe(client, "topic:2"))
+    expectAck(await subscribe(client, "topic:4"))
+    expectError(await subscribe(client, "topic:5"), 3001, "too_many_subscriptions")
     const id = nextId++
     client.send({ type: "rpc", id, method: "conn.info" })
-    expect(await client.answer(id)).toMatchObject({ type: "reply", result: { subscriptions: ["room:1", "user:max", "room:4"] } })
+    expect(await client.answer(id)).toMatchObject({ type: "reply", result: { subscriptions: ["topic:1", "user:max", "topic:4"] } })
   })
 })

@@ -20,9 +20,9 @@ describe("SIGTERM", () => {
     node = await startGatewayNode(["--node-id", "gw-shutdown"])
     const encodings: ReadonlyArray<Encoding> = ["msgpack", "json", "none", "msgpack"]
     for (const [i, encoding] of encodings.entries()) {
-      const { client } = await connectAs(node.url(), { sub: `leaving-${i}`, weft: { subscribe: ["room:*"] } }, encoding)
+      const { client } = await connectAs(node.url(), { sub: `leaving-${i}`, weft: { subscribe: ["topic:*"] } }, encoding)
       clients.push(client)
-      client.send({ type: "subscribe", id: 1, channel: "room:shutdown" })
+      client.send({ type: "subscribe", id: 1, channel: "topic:shutdown" })
       expect(await client.answer(1)).toEqual({ type: "ack", id: 1 })
     }
     // What each client had received when its socket closed.

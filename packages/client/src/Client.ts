@@ -181,6 +181,7 @@ const noop = (): void => undefined
 
 /** A request waiting for its answer on a connection. */
 interface Pending {
+  readonly details: WeftErrorDetails
   readonly resolve: (answer: Answer) => void
   readonly reject: (error: WeftError) => void
   readonly cancelTimer: () => void
@@ -404,7 +405,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
       if (!conn.pending.delete(id)) return
       reject(clientError("timeout", `no answer within ${timeoutMs} ms`, details))
     })
-    conn.pending.set(id, { resolve, reject, cancelTimer })
+    conn.pending.set(id, { details, resolve, reject, cancelTimer })
     sendRaw(conn, raw)
     return id
   }
@@ -873,12 +874,15 @@ export const createClient = (options: ClientOptions): WeftClient => {
         return pending.resolve(frame)
       }
       case "error": {
-        const error = new WeftError(frame.code, frame.name, frame.message, "server")
         const pending = frame.id === undefined ? undefined : conn.pending.get(frame.id)
-        if (pending === undefined || frame.id === undefined) return emitError(error)
+        if (pending === undefined || frame.id === undefined) {
+          // Without an id (an unreadable frame) it answers nothing; a late answer to a timed-out request is dropped.
+          if (frame.id === undefined) emitError(new WeftError(frame.code, frame.name, frame.message, "server"))
+          return
+        }
         conn.pending.delete(frame.id)
         pending.cancelTimer()
-        return pending.reject(error)
+        return pending.reject(new WeftError(frame.code, frame.name, frame.message, "server", pending.details))
       }
       case "message":
         if (conn.info === undefined) return

@@ -13,6 +13,7 @@ import { ClusterTopics, Entities, NodeLeases } from "@weft/cluster"
 import { Codec, type Frame } from "@weft/protocol"
 import { Duration, Effect, Schedule, Schema } from "effect"
 import { History, type HistoryHead } from "./History.ts"
+import { Member, Members } from "./Members.ts"
 import {
   HistoryEntry,
   idOf,
@@ -32,13 +33,7 @@ export const presenceChannelOf = (room: string): string => `presence:room:${room
 /** The shard group of rooms: hosted by the nodes that run the chat role. */
 export const shardGroup = "chat"
 
-export class Member extends Schema.Class<Member>("Member")({
-  /** The connection actor's address, `conn/<node>/<incarnation>-<n>`. */
-  conn: Schema.String,
-  user: Schema.String,
-  device: Schema.optional(Schema.String),
-  node: Schema.String
-}) {}
+export { Member }
 
 export const Position = Schema.Struct({ epoch: Schema.String, offset: Schema.Number })
 export type Position = typeof Position.Type
@@ -139,6 +134,7 @@ export const layer = (options: RoomOptions = {}) =>
       const address = yield* Entity.CurrentAddress
       const runner = yield* Entity.CurrentRunnerAddress
       const history = yield* History
+      const stored = yield* Members
       const topics = yield* ClusterTopics.ClusterTopics
       const leases = yield* NodeLeases.NodeLeases
       const rooms = yield* Room.client
@@ -254,16 +250,49 @@ export const layer = (options: RoomOptions = {}) =>
           })
         )
 
+      /** Presence is best effort: a store failure is logged, never a refusal. */
+      const persisted = (effect: Effect.Effect<void, { readonly message: string }>) =>
+        Effect.catchAll(effect, (error) => Effect.logWarning(`room ${room}: membership not saved: ${error.message}`))
+
+      const track = (member: Member): boolean => {
+        members.set(member.conn, member)
+        const set = devices.get(member.user) ?? new Set<string>()
+        const first = set.size === 0
+        set.add(member.conn)
+        devices.set(member.user, set)
+        return first
+      }
+
       const removeMember = (conn: string) => {
         const member = members.get(conn)
         if (member === undefined) return Effect.void
         members.delete(conn)
         const set = devices.get(member.user)
         set?.delete(conn)
-        if (set === undefined || set.size > 0) return Effect.void
-        devices.delete(member.user)
-        return presenceEvent(member.user, "leave")
+        const left = set !== undefined && set.size === 0
+        if (left) devices.delete(member.user)
+        return Effect.zipRight(persisted(stored.remove(room, [conn])), left ? presenceEvent(member.user, "leave") : Effect.void)
       }
+
+      /** Drops members whose node incarnation has no live lease, announcing their leave. */
+      const sweep = Effect.gen(function*() {
+        const nodes = Array.from(new Set(Array.from(members.values(), (member) => member.node)))
+        const known = yield* Effect.either(leases.alive(nodes))
+        // Leases unreadable (Redis down): unknown is not dead, keep everyone.
+        if (known._tag === "Left") return
+        const alive = known.right
+        const gone = Array.from(members.values()).filter((member) =>
+          !NodeLeases.isAlive(alive, member.node, incarnationOf(member.conn))
+        )
+        yield* Effect.forEach(gone, (member) => removeMember(member.conn), { discard: true })
+      })
+
+      // Members outlive activations: a room re-activated after its node died knows who was in
+      // it, and drops (with leave events) those whose own node died too.
+      for (const member of yield* stored.load(room).pipe(Effect.orElseSucceed(() => []))) {
+        track(member)
+      }
+      yield* sweep
 
       const page = (payload: { readonly before?: number | undefined; readonly after?: number | undefined; readonly limit: number }) =>
         Effect.gen(function*() {
@@ -295,11 +324,8 @@ export const layer = (options: RoomOptions = {}) =>
           Effect.gen(function*() {
             const { member, since } = payload
             const known = members.has(member.conn)
-            members.set(member.conn, member)
-            const set = devices.get(member.user) ?? new Set<string>()
-            const first = set.size === 0
-            set.add(member.conn)
-            devices.set(member.user, set)
+            const first = track(member)
+            if (!known) yield* persisted(stored.add(room, member))
             if (!known && first) yield* presenceEvent(member.user, "join")
             const position = { epoch: head.epoch, offset: head.lastOffset }
             if (since === undefined) return { position, missed: [] }
@@ -366,18 +392,7 @@ export const layer = (options: RoomOptions = {}) =>
         History: ({ payload }) =>
           Effect.map(page(payload), (entries) => ({ epoch: head.epoch, first: head.firstOffset, last: head.lastOffset, entries })),
         Presence: () => Effect.sync(() => Array.from(devices, ([user, set]) => ({ user, devices: set.size }))),
-        Tick: () =>
-          Effect.gen(function*() {
-            const nodes = Array.from(new Set(Array.from(members.values(), (member) => member.node)))
-            const known = yield* Effect.either(leases.alive(nodes))
-            // Leases unreadable (Redis down): unknown is not dead, keep everyone.
-            if (known._tag === "Left") return
-            const alive = known.right
-            const gone = Array.from(members.values()).filter((member) =>
-              !NodeLeases.isAlive(alive, member.node, incarnationOf(member.conn))
-            )
-            yield* Effect.forEach(gone, (member) => removeMember(member.conn), { discard: true })
-          }),
+        Tick: () => sweep,
         Info: () =>
           Effect.succeed(
             new RoomInfo({

@@ -69,12 +69,13 @@ const membership = (config: NodeConfig) => {
   const limits = { maxLength: config.historyMaxLength, maxAgeMs: config.historyMaxAgeMs }
   const ttlSeconds = config.ticketTtlSeconds
   return cluster.redis === undefined
-    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), Chat.MemoryHistory.layer(limits)).pipe(
+    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), Chat.MemoryHistory.layer(limits), Chat.Members.layerMemory).pipe(
       Layer.provideMerge(ClusterNode.embedded(cluster))
     )
     : Layer.mergeAll(
       Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
-      Chat.RedisHistory.layer({ cluster: config.cluster, ...limits })
+      Chat.RedisHistory.layer({ cluster: config.cluster, ...limits }),
+      Chat.Members.layerRedis({ cluster: config.cluster, ttl: `${config.historyMaxAgeMs} millis` })
     ).pipe(Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis)))
 }
 
