@@ -8,7 +8,12 @@ export const jwtSecret = "test-secret-that-is-long-enough-for-hs256!"
 
 export interface Claims {
   readonly sub: string
-  readonly weft?: { readonly device?: string; readonly subscribe?: ReadonlyArray<string>; readonly publish?: ReadonlyArray<string> }
+  readonly weft?: {
+    readonly device?: string
+    readonly subscribe?: ReadonlyArray<string>
+    readonly publish?: ReadonlyArray<string>
+    readonly moderate?: ReadonlyArray<string>
+  }
   /** A jose duration for `exp`, relative to now: "10m" (the default), "-1h" (already expired). */
   readonly expiresIn?: string
 }

@@ -202,6 +202,13 @@ export const layer = (options: RoomOptions = {}) =>
         Effect.orDie
       )
 
+      /** The head as the store has it now (trimming moves its start); reloads if the epoch changed. */
+      const refreshHead = Effect.gen(function*() {
+        const current = yield* history.open(room)
+        if (current.epoch !== head.epoch) yield* load
+        else head = current
+      }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
+
       const publish = (topicChannel: string, frame: typeof Frame.Message.Type) =>
         topics.publish(`ch:${topicChannel}`, Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
           // Stored events are in the history already; subscribers see the gap in offsets and recover.
@@ -327,6 +334,7 @@ export const layer = (options: RoomOptions = {}) =>
             const first = track(member)
             if (!known) yield* persisted(stored.add(room, member))
             if (!known && first) yield* presenceEvent(member.user, "join")
+            if (since !== undefined) yield* refreshHead
             const position = { epoch: head.epoch, offset: head.lastOffset }
             if (since === undefined) return { position, missed: [] }
             const resumable = since.epoch === head.epoch && since.offset >= head.firstOffset - 1 && since.offset <= head.lastOffset
@@ -390,7 +398,10 @@ export const layer = (options: RoomOptions = {}) =>
             })
           ),
         History: ({ payload }) =>
-          Effect.map(page(payload), (entries) => ({ epoch: head.epoch, first: head.firstOffset, last: head.lastOffset, entries })),
+          Effect.zipRight(
+            refreshHead,
+            Effect.map(page(payload), (entries) => ({ epoch: head.epoch, first: head.firstOffset, last: head.lastOffset, entries }))
+          ),
         Presence: () => Effect.sync(() => Array.from(devices, ([user, set]) => ({ user, devices: set.size }))),
         Tick: () => sweep,
         Info: () =>
