@@ -132,45 +132,90 @@ const connect = (url: string, protocol: "weft.v1.msgpack" | "weft.v1.json"): Pro
 const answerTo = (id: number) => (frame: Fields): boolean =>
   (frame["type"] === "ack" || frame["type"] === "reply" || frame["type"] === "error") && frame["id"] === id
 
+/** What the transcript writes as `{"$base64": ...}` is bytes on the wire (§3). */
+const fromJson = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(fromJson)
+  if (!isFields(value)) return value
+  const keys = Object.keys(value)
+  if (keys.length === 1 && keys[0] === "$base64" && typeof value["$base64"] === "string") {
+    return new Uint8Array(Buffer.from(value["$base64"], "base64"))
+  }
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fromJson(item)]))
+}
+
+/** Values that cannot be the same in two runs (addresses, times, history epochs), replaced by their kind. */
+const normalize = (value: unknown, key = ""): unknown => {
+  if (Array.isArray(value)) return value.map((item) => normalize(item))
+  if (isFields(value)) return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, normalize(item, name)]))
+  if (key === "conn" && typeof value === "string" && value.startsWith("conn/")) return "<conn>"
+  if ((key === "at" || key === "after" || key === "offset") && typeof value === "number") return `<${key}: number>`
+  if (key === "epoch" && typeof value === "string") return "<epoch: string>"
+  return value
+}
+
 // ---------------------------------------------------------------------------
 // The tests
 // ---------------------------------------------------------------------------
 
 let node: RunningNode
+const nodes: Array<RunningNode | undefined> = []
 const sockets: Array<WebSocket> = []
 
 beforeAll(async () => {
   node = await startGatewayNode(["--node-id", "node-a"])
+  nodes.push(node)
 })
 
 afterAll(async () => {
   for (const socket of sockets) socket.terminate()
-  await stopNodes([node])
+  await stopNodes(nodes)
 })
 
+/**
+ * Plain pub/sub channels for the frame-by-frame checks: `room:` channels belong to the chat
+ * role (history, membership), which the generic examples below are not about.
+ */
+const plain = "news:general"
+
+interface SessionOptions {
+  readonly user?: string
+  readonly patterns?: ReadonlyArray<string>
+  readonly on?: RunningNode
+}
+
 /** §2: trade the JWT for a ticket, open `/v1/ws?ticket=...` with the subprotocol, read the welcome. */
-const session = async (protocol: "weft.v1.msgpack" | "weft.v1.json", user = "alice") => {
-  const jwt = await makeJwt({ sub: user, weft: { device: "phone", subscribe: ["room:*"], publish: ["room:*"] } })
-  const response = await fetch(`${node.url()}/v1/tickets`, { method: "POST", headers: { authorization: `Bearer ${jwt}` } })
+const session = async (protocol: "weft.v1.msgpack" | "weft.v1.json", options: SessionOptions = {}) => {
+  const { user = "alice", patterns = ["news:*"], on = node } = options
+  const jwt = await makeJwt({ sub: user, weft: { device: "phone", subscribe: patterns, publish: patterns } })
+  const response = await fetch(`${on.url()}/v1/tickets`, { method: "POST", headers: { authorization: `Bearer ${jwt}` } })
   expect(response.status).toBe(200)
   const body: unknown = await response.json()
   if (!isFields(body) || typeof body["ticket"] !== "string") throw new Error(`no ticket in ${JSON.stringify(body)}`)
   expect(body["expiresIn"]).toBe(30)
-  const client = await connect(`${node.url().replace(/^http/, "ws")}/v1/ws?ticket=${encodeURIComponent(body["ticket"])}`, protocol)
+  const client = await connect(`${on.url().replace(/^http/, "ws")}/v1/ws?ticket=${encodeURIComponent(body["ticket"])}`, protocol)
   sockets.push(client.socket)
   expect(client.socket.protocol).toBe(protocol)
   const welcome = await client.next((frame) => frame["type"] === "welcome")
   return { client, welcome }
 }
 
+/** The doc's example frame with another channel, for the same frame on a plain channel. */
+const onChannel = (frame: Fields, channel: string): Fields => ({ ...frame, channel })
+
+const decodedDoc = (info: string): Fields => {
+  const value: unknown = decode(docBytes(info))
+  if (!isFields(value)) throw new Error(`the doc's ${info} example is not a map`)
+  return value
+}
+
 describe("a client built from docs/protocol.md with a plain msgpack library", () => {
-  it("gets in with a ticket and reads the welcome", async () => {
+  it("gets in with a ticket and reads the welcome (§2, §4.2)", async () => {
     const { welcome } = await session("weft.v1.msgpack")
     expect(welcome.raw).toBeInstanceOf(Uint8Array)
     expect(welcome.frame).toEqual({
       type: "welcome",
       protocol: "weft.v1",
-      conn: expect.stringMatching(/^conn\/node-a\/\d+$/),
+      conn: expect.stringMatching(/^conn\/node-a\//),
       user: "alice",
       device: "phone",
       node: "node-a",
@@ -179,85 +224,83 @@ describe("a client built from docs/protocol.md with a plain msgpack library", ()
     })
   })
 
-  it("subscribe/ack, publish/message, rpc/reply, ping/pong: the frames and bytes the doc shows", async () => {
+  it("welcome.conn has the documented form conn/<node>/<id>", async () => {
+    const { welcome } = await session("weft.v1.msgpack")
+    expect(welcome.frame["conn"]).toMatch(/^conn\/node-a\/[^/]+$/)
+  })
+
+  it("subscribe/ack, publish/message, rpc/reply, ping/pong, errors: the frames and bytes the doc shows", async () => {
     const { client, welcome } = await session("weft.v1.msgpack")
 
-    const subscribe = { type: "subscribe", id: 1, channel: "room:general" }
-    expect(toHex(encode(subscribe))).toBe(toHex(docBytes("client subscribe")))
-    client.send(subscribe)
+    // A plain msgpack library writes the doc's client examples byte for byte.
+    for (const info of ["client subscribe", "client publish", "client rpc", "client ping", "client unsubscribe"]) {
+      expect(toHex(encode(decodedDoc(info))), info).toBe(toHex(docBytes(info)))
+    }
+
+    client.send(onChannel(decodedDoc("client subscribe"), plain))
     const ack = await client.next(answerTo(1))
     expect(ack.frame).toEqual({ type: "ack", id: 1 })
     expect(typeof ack.raw === "string" ? ack.raw : toHex(ack.raw)).toBe(toHex(docBytes("server ack")))
 
-    const publish = { type: "publish", id: 2, channel: "room:general", data: { text: "hello", n: 1 } }
-    expect(toHex(encode(publish))).toBe(toHex(docBytes("client publish")))
-    client.send(publish)
+    client.send(onChannel(decodedDoc("client publish"), plain))
     expect((await client.next(answerTo(2))).frame).toEqual({ type: "ack", id: 2 })
     const message = await client.next((frame) => frame["type"] === "message")
-    expect(message.frame).toEqual({ type: "message", channel: "room:general", data: { text: "hello", n: 1 }, from: "alice", at: expect.any(Number) })
+    const documented = decodedDoc("server message")
+    expect(message.frame).toEqual({ ...onChannel(documented, plain), at: expect.any(Number) })
     expect(Math.abs(Number(message.frame["at"]) - Date.now())).toBeLessThan(60_000)
-    // The same bytes as the doc's example up to `at`, which is a float 64 (0xcb) and 8 bytes of time.
+    // The server's field order, and `at` as a float 64 (0xcb) followed by 8 bytes, as in the doc.
+    expect(Object.keys(message.frame)).toEqual(Object.keys(documented))
     if (typeof message.raw === "string") throw new Error("a text message on the msgpack protocol")
-    const documented = docBytes("server message")
-    expect(toHex(message.raw.subarray(0, message.raw.length - 8))).toBe(toHex(documented.subarray(0, documented.length - 8)))
     expect(message.raw[message.raw.length - 9]).toBe(0xcb)
+    expect(docBytes("server message").at(-9)).toBe(0xcb)
 
-    const rpc = { type: "rpc", id: 3, method: "conn.info" }
-    expect(toHex(encode(rpc))).toBe(toHex(docBytes("client rpc")))
-    client.send(rpc)
+    client.send(decodedDoc("client rpc"))
     expect((await client.next(answerTo(3))).frame).toEqual({
-      type: "reply",
-      id: 3,
-      result: { conn: welcome.frame["conn"], user: "alice", device: "phone", node: "node-a", subscriptions: ["room:general"] }
+      ...decodedDoc("server reply"),
+      result: { conn: welcome.frame["conn"], user: "alice", device: "phone", node: "node-a", subscriptions: [plain] }
     })
 
-    const ping = { type: "ping", id: 7 }
-    expect(toHex(encode(ping))).toBe(toHex(docBytes("client ping")))
-    client.send(ping)
+    client.send(decodedDoc("client ping"))
     const pong = await client.next((frame) => frame["type"] === "pong")
     expect(typeof pong.raw === "string" ? pong.raw : toHex(pong.raw)).toBe(toHex(docBytes("server pong")))
     client.send({ type: "ping" })
     expect((await client.next((frame) => frame["type"] === "pong")).frame).toEqual({ type: "pong" })
 
-    const unsubscribe = { type: "unsubscribe", id: 5, channel: "room:general" }
-    expect(toHex(encode(unsubscribe))).toBe(toHex(docBytes("client unsubscribe")))
+    const unsubscribe = onChannel(decodedDoc("client unsubscribe"), plain)
     client.send(unsubscribe)
     expect((await client.next(answerTo(5))).frame).toEqual({ type: "ack", id: 5 })
-    // Unsubscribed: the doc's error example (its `message` is for people, and not compared).
+    // No longer subscribed: the doc's error example (its `message` is for people, not compared).
     client.send(unsubscribe)
-    const error = await client.next(answerTo(5))
-    const documentedError: unknown = decode(docBytes("server error"))
-    if (!isFields(documentedError)) throw new Error("the doc's error example is not a map")
-    expect(error.frame).toEqual({ ...documentedError, message: expect.any(String) })
+    expect((await client.next(answerTo(5))).frame).toEqual({ ...decodedDoc("server error"), message: expect.any(String) })
     expect(client.received).toEqual([])
   })
 
-  it("requests that fail get the catalogue's codes with their ids (§11)", async () => {
+  it("requests that fail get the catalogue's codes with their ids", async () => {
     const { client } = await session("weft.v1.msgpack")
-    client.send({ type: "unsubscribe", id: 3, channel: "room:random" })
+    client.send({ type: "unsubscribe", id: 3, channel: "news:random" })
     expect((await client.next(answerTo(3))).frame).toMatchObject({ type: "error", id: 3, code: 2001, name: "not_subscribed" })
     client.send({ type: "subscribe", id: 4, channel: "secret:plans" })
     expect((await client.next(answerTo(4))).frame).toMatchObject({ type: "error", id: 4, code: 2000, name: "forbidden" })
-    client.send({ type: "rpc", id: 5, method: "chat.nothing" })
+    client.send({ type: "rpc", id: 5, method: "no.such.method" })
     expect((await client.next(answerTo(5))).frame).toMatchObject({ type: "error", id: 5, code: 4000, name: "unknown_method" })
-    client.send({ type: "subscribe", id: 6, channel: "room:general", since: { epoch: "k3x9", offset: 41 } })
+    client.send({ type: "subscribe", id: 6, channel: plain })
     expect((await client.next(answerTo(6))).frame).toEqual({ type: "ack", id: 6 })
-    client.send({ type: "subscribe", id: 7, channel: "room:general" })
+    client.send({ type: "subscribe", id: 7, channel: plain })
     expect((await client.next(answerTo(7))).frame).toMatchObject({ type: "error", id: 7, code: 2002, name: "already_subscribed" })
   })
 
   it("binary data from a msgpack client reaches a JSON client as {\"$base64\": ...} (§3)", async () => {
-    const { client: json } = await session("weft.v1.json", "carl")
-    const { client: msgpack } = await session("weft.v1.msgpack", "bob")
-    json.send({ type: "subscribe", id: 1, channel: "room:sensor" })
+    const { client: json } = await session("weft.v1.json", { user: "carl" })
+    const { client: msgpack } = await session("weft.v1.msgpack", { user: "bob" })
+    json.send({ type: "subscribe", id: 1, channel: "news:sensor" })
     expect((await json.next(answerTo(1))).raw).toBe(docJson("server ack"))
-    msgpack.send({ type: "subscribe", id: 1, channel: "room:sensor" })
+    msgpack.send({ type: "subscribe", id: 1, channel: "news:sensor" })
     expect((await msgpack.next(answerTo(1))).frame).toEqual({ type: "ack", id: 1 })
 
-    msgpack.send({ type: "publish", id: 2, channel: "room:sensor", data: new Uint8Array([0xde, 0xad, 0xbe, 0xef]) })
+    msgpack.send({ type: "publish", id: 2, channel: "news:sensor", data: new Uint8Array([0xde, 0xad, 0xbe, 0xef]) })
     expect((await msgpack.next(answerTo(2))).frame).toEqual({ type: "ack", id: 2 })
     const asJson = await json.next((frame) => frame["type"] === "message")
-    expect(asJson.frame).toEqual({ type: "message", channel: "room:sensor", data: { $base64: "3q2+7w==" }, from: "bob", at: expect.any(Number) })
+    expect(asJson.frame).toEqual({ type: "message", channel: "news:sensor", data: { $base64: "3q2+7w==" }, from: "bob", at: expect.any(Number) })
     // Integers are plain JSON numbers.
     expect(asJson.raw).toMatch(/"at":\d+\}$/)
     const asMsgpack = await msgpack.next((frame) => frame["type"] === "message")
@@ -284,4 +327,63 @@ describe("a client built from docs/protocol.md with a plain msgpack library", ()
       expect(client.received).toEqual([])
     })
   }
+
+  it("the worked session of §12, replayed line by line against a node named node-a, gets the frames it shows", async () => {
+    const replayNode = await startGatewayNode(["--node-id", "node-a"])
+    nodes.push(replayNode)
+    // The patterns of the session's JWT (`"subscribe": ["news:*"], "publish": ["news:*"]`).
+    const rooms = ["news:*"]
+    const { client: alice, welcome } = await session("weft.v1.json", { patterns: rooms, on: replayNode })
+    const others = new Map<string, PlainClient>()
+    const publisher = async (user: string): Promise<PlainClient> => {
+      const known = others.get(user)
+      if (known !== undefined) return known
+      const { client } = await session("weft.v1.msgpack", { user, patterns: rooms, on: replayNode })
+      others.set(user, client)
+      return client
+    }
+
+    let welcomed = false
+    for (const line of example("weft-session").split("\n")) {
+      if (line.startsWith(">> ")) {
+        alice.socket.send(line.slice(3))
+        continue
+      }
+      if (!line.startsWith("<< ")) continue
+      const value: unknown = JSON.parse(line.slice(3))
+      if (!isFields(value)) throw new Error(`not a frame: ${line}`)
+      const expected = value
+      const type = expected["type"]
+      let actual: Received
+      if (type === "welcome" && !welcomed) {
+        welcomed = true
+        actual = welcome
+      } else if (type === "ping") {
+        // A server-initiated ping: nothing a client can provoke; the transcript's pong is sent anyway.
+        continue
+      } else if (type === "goodbye") {
+        replayNode.kill("SIGTERM")
+        actual = await alice.next((frame) => frame["type"] === "goodbye")
+      } else if (type === "message" && expected["from"] !== "alice") {
+        // Another user publishes it, as the transcript says.
+        const other = await publisher(String(expected["from"]))
+        other.send({ type: "publish", id: 1, channel: expected["channel"], data: fromJson(expected["data"]) })
+        expect((await other.next(answerTo(1))).frame, line).toMatchObject({ type: "ack", id: 1 })
+        actual = await alice.next((frame) => frame["type"] === "message" && frame["from"] === expected["from"])
+      } else {
+        actual = await alice.next((frame) =>
+          frame["type"] === type &&
+          (expected["id"] === undefined || frame["id"] === expected["id"]) &&
+          (type !== "message" || (frame["channel"] === expected["channel"] && frame["from"] === expected["from"]))
+        )
+      }
+      // Values that differ between runs are compared by kind; everything else must be equal, field for field.
+      expect(normalize(actual.frame), line).toEqual(normalize(expected))
+    }
+    expect(welcomed).toBe(true)
+    if (replayNode.process.exitCode === null && replayNode.process.signalCode === null) {
+      // The transcript ends with the goodbye: the server closes with 1001.
+      expect(await alice.closed).toBe(1001)
+    }
+  })
 })

@@ -73,7 +73,7 @@ describe("POST /v1/tickets", () => {
     expect(welcome).toEqual({
       type: "welcome",
       protocol: "weft.v1",
-      conn: expect.stringMatching(/^conn\/gw-tickets\/\d+$/),
+      conn: expect.stringMatching(/^conn\/gw-tickets\/\S+$/),
       user: "alice",
       device: "phone",
       node: "gw-tickets",

@@ -78,7 +78,7 @@ export const Welcome = Schema.Struct({
   type: Schema.Literal("welcome"),
   /** Protocol version. */
   protocol: Schema.Literal("weft.v1"),
-  /** This connection's address, unique in the cluster: `conn/<node>/<n>`. */
+  /** This connection's address, unique in the cluster: `conn/<node>/<id>` (`<id>` is opaque). */
   conn: Schema.String,
   user: Schema.String,
   device: Schema.optional(Schema.String),

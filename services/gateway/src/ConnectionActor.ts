@@ -1,6 +1,6 @@
 /**
  * The connection actor: one per WebSocket, pinned to its node, addressed
- * `conn/<node>/<n>` from anywhere in the cluster (through ActorMail). It owns
+ * `conn/<node>/<incarnation>-<n>` from anywhere in the cluster (through ActorMail). It owns
  * the connection's subscriptions and answers its requests; the socket handler
  * in front of it has already decoded, rate-limited and de-duplicated frames.
  *

@@ -12,7 +12,7 @@ import type { Scope } from "effect"
 
 /** The connection making a request, as a role sees it. */
 export interface Caller {
-  /** `conn/<node>/<n>`. */
+  /** `conn/<node>/<incarnation>-<n>`. */
   readonly conn: string
   readonly node: string
   readonly grant: Grant

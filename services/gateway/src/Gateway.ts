@@ -60,7 +60,7 @@ const make = Effect.gen(function*() {
   const runFork = Runtime.runFork(runtime)
   let draining = false
   let next = 0
-  // Connection actors are reachable from every node by address (`conn/<node>/<n>`).
+  // Connection actors are reachable from every node by address (`conn/<node>/<incarnation>-<n>`).
   yield* mail.accept(ConnectionActor.Connection)
 
   const detach = (grant: Grant, address: string) =>
@@ -170,7 +170,9 @@ const make = Effect.gen(function*() {
       state.lastFrameAt = now
       const decoded = Codec.decodeClientFrame(raw, state.encoding)
       const frame = decoded._tag === "Right" ? decoded.right : undefined
-      const id = frame !== undefined ? (isRequest(frame) ? frame.id : undefined) : decoded._tag === "Left" ? decoded.left.id : undefined
+      // The id an error answers with (a ping's too); only requests are tracked as in flight.
+      const id = frame === undefined ? (decoded._tag === "Left" ? decoded.left.id : undefined) : "id" in frame ? frame.id : undefined
+      const requestId = frame !== undefined && isRequest(frame) ? frame.id : undefined
       // Every frame takes a token, readable or not, so junk cannot bypass the limit.
       const verdict = RateLimit.take(state.bucket, config.ratePerSecond, config.rateBurst, now)
       if (verdict === "abuse") {
@@ -189,16 +191,16 @@ const make = Effect.gen(function*() {
         })
       }
       if (frame === undefined) return
-      if (id !== undefined) {
-        if (state.inFlight.has(id)) return sendError(socket, id, "duplicate_id", `request ${id} is still in flight`)
-        state.inFlight.add(id)
+      if (requestId !== undefined) {
+        if (state.inFlight.has(requestId)) return sendError(socket, requestId, "duplicate_id", `request ${requestId} is still in flight`)
+        state.inFlight.add(requestId)
       }
       const actor = state.actor
       // The frame was decoded against the same Schema the message declares: skip re-validation.
       const told = actor === undefined ? undefined : runSync(Effect.either(actor.tell(new Inbound({ frame }, true))))
       if (told === undefined || told._tag === "Left") {
-        if (id !== undefined) state.inFlight.delete(id)
-        sendError(socket, id, "unavailable", "the connection cannot take more requests right now")
+        if (requestId !== undefined) state.inFlight.delete(requestId)
+        sendError(socket, requestId, "unavailable", "the connection cannot take more requests right now")
       }
     },
     close: (socket) => {
