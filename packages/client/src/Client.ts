@@ -528,11 +528,17 @@ export const createClient = (options: ClientOptions): WeftClient => {
         entry.retries = 0
         entry.resolveReady()
         const position = answer.type === "ack" ? answer.position : undefined
+        const recovery = answer.type === "ack" ? answer.recovery : undefined
+        // The server could not replay from `since`: the subscription is live from `position` on, so
+        // the next reconnect resumes from there (not from the stale position again), unless live
+        // messages after it already came (the server may send them before its answer).
+        if (recovery === "failed" && position !== undefined && isAfter(position, entry.last)) entry.last = position
         events.emit("subscribed", {
           channel: entry.channel,
           restored,
           ...(since === undefined ? {} : { since }),
-          ...(position === undefined ? {} : { position })
+          ...(position === undefined ? {} : { position }),
+          ...(recovery === undefined ? {} : { recovery })
         })
       },
       (error) => {

@@ -95,6 +95,13 @@ export interface SubscribedEvent {
   readonly since?: Position
   /** Where the channel stands, when the server said (channels with history). */
   readonly position?: Position
+  /**
+   * For a restore with `since`: `ok` when every message after `since` was (or
+   * is being) delivered, then live ones; `failed` when the server could not
+   * (another epoch, or older than its retained history): messages in between
+   * were missed, and the app should reload the channel's history.
+   */
+  readonly recovery?: "ok" | "failed"
 }
 
 export interface WeftEvents {

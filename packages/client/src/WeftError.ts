@@ -24,12 +24,14 @@ export const ServerErrorCodes: {
   readonly not_subscribed: 2001
   readonly already_subscribed: 2002
   readonly invalid_channel: 2003
+  readonly not_found: 2004
   readonly rate_limited: 3000
   readonly too_many_subscriptions: 3001
   readonly unknown_method: 4000
   readonly internal_error: 4001
   readonly unavailable: 4002
   readonly timeout: 4003
+  readonly invalid_params: 4004
 } = ErrorCodes
 
 /** Reasons the client decides on its own; codes 9000 and up are never sent by a server. */

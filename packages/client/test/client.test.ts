@@ -106,7 +106,7 @@ describe("requests and answers", () => {
 
   it("refuses what the server would refuse before sending: bad channel names, frames over maxFrameBytes", async () => {
     const h = harness()
-    await h.connectNow({ ...welcomeFrame(), limits: { maxFrameBytes: 200, maxSubscriptions: 100, ratePerSecond: 100 } } as const)
+    await h.connectNow(welcomeFrame("node-a", 25_000, 200))
     const socket = h.ws.last()
     expect(await h.client.publish("room general", 1).catch((error: unknown) => error)).toMatchObject({
       code: 2003,
@@ -222,7 +222,7 @@ describe("subscriptions and positions", () => {
     await flush()
     const [again] = sentOfType(socket, "subscribe")
     expect(again).toEqual({ type: "subscribe", id: again!.id, channel: "room:a", since: at("e1", 3) })
-    socket.receive({ type: "ack", id: again!.id, position: at("e1", 5) })
+    socket.receive({ type: "ack", id: again!.id, position: at("e1", 5), recovery: "ok" })
     // The server replays after `since` (overlapping what was seen), then live messages follow.
     for (const offset of [2, 3, 4, 5, 6]) message(offset)
     // Without a position: delivered as is.
@@ -236,8 +236,39 @@ describe("subscriptions and positions", () => {
     expect(received[0]).toEqual({ channel: "room:a", data: "e1/1", from: "bob", position: at("e1", 1), at: 1001 })
     expect(subscribed).toEqual([
       { channel: "room:a", restored: false, position: at("e1", 0) },
-      { channel: "room:a", restored: true, since: at("e1", 3), position: at("e1", 5) }
+      { channel: "room:a", restored: true, since: at("e1", 3), position: at("e1", 5), recovery: "ok" }
     ])
+  })
+
+  it("after a failed recovery, resumes from the position the server gave, not the stale one", async () => {
+    const h = harness({ reconnect: { baseMs: 100, capMs: 100 } })
+    await h.connectNow()
+    const got: Array<unknown> = []
+    const recoveries: Array<unknown> = []
+    h.client.on("subscribed", (event) => recoveries.push(event.recovery))
+    const sub = h.client.subscribe("room:a", (message) => got.push(message.data), { since: at("old", 7) })
+    let socket = h.ws.last()
+    const [first] = sentOfType(socket, "subscribe")
+    expect(first).toMatchObject({ since: at("old", 7) })
+    // Another epoch: nothing can be replayed; live from e2/3 on.
+    socket.receive({ type: "ack", id: first!.id, position: at("e2", 3), recovery: "failed" })
+    await sub.ready
+    expect(sub.position).toEqual(at("e2", 3))
+    socket.receive({ type: "message", channel: "room:a", data: "e2/4", position: at("e2", 4), at: 1 })
+    socket.serverClose(1006)
+    await advance(h, 100)
+    socket = h.ws.last()
+    socket.accept()
+    await flush()
+    const [second] = sentOfType(socket, "subscribe")
+    expect(second).toMatchObject({ since: at("e2", 4) })
+    // Live messages may come before the answer: a failed recovery then does not move the position back.
+    socket.receive({ type: "message", channel: "room:a", data: "e3/8", position: at("e3", 8), at: 1 })
+    socket.receive({ type: "ack", id: second!.id, position: at("e3", 7), recovery: "failed" })
+    expect(sub.position).toEqual(at("e3", 8))
+    socket.receive({ type: "message", channel: "room:a", data: "e3/8", position: at("e3", 8), at: 1 })
+    expect(got).toEqual(["e2/4", "e3/8"])
+    expect(recoveries).toEqual(["failed", "failed"])
   })
 
   it("starts from a position the app gives, and shares one server subscription between handlers", async () => {

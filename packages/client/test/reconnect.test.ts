@@ -5,8 +5,8 @@
  * ticket per attempt, URL rotation, and the network/visibility hints.
  */
 import fc from "fast-check"
-import { describe, expect, it } from "vitest"
-import { backoffDelay, goodbyeDelay, type Hint, type HintSource, isWeftError } from "../src/index.ts"
+import { afterEach, describe, expect, it, vi } from "vitest"
+import { backoffDelay, browserHints, goodbyeDelay, type Hint, type HintSource, isWeftError } from "../src/index.ts"
 import { flush, scriptedRandom, welcomeFrame } from "./support/fakes.ts"
 import { advance, harness } from "./support/harness.ts"
 
@@ -231,6 +231,35 @@ describe("the client's reconnect schedule", () => {
 })
 
 describe("network and visibility hints", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals()
+  })
+
+  it("come from the browser's online/offline and visibilitychange events, and only in a browser", () => {
+    // Node (like Bun and Deno) has no navigator.onLine: no hints.
+    expect(browserHints()).toBeUndefined()
+    const windowTarget = new EventTarget()
+    const documentTarget = new EventTarget()
+    const doc = Object.assign(documentTarget, { visibilityState: "visible" })
+    vi.stubGlobal("navigator", { onLine: false })
+    vi.stubGlobal("addEventListener", windowTarget.addEventListener.bind(windowTarget))
+    vi.stubGlobal("removeEventListener", windowTarget.removeEventListener.bind(windowTarget))
+    vi.stubGlobal("document", doc)
+    const hints = browserHints()
+    expect(hints?.isOnline()).toBe(false)
+    const seen: Array<Hint> = []
+    const stop = hints!.subscribe((hint) => seen.push(hint))
+    windowTarget.dispatchEvent(new Event("online"))
+    windowTarget.dispatchEvent(new Event("offline"))
+    doc.visibilityState = "hidden"
+    documentTarget.dispatchEvent(new Event("visibilitychange"))
+    doc.visibilityState = "visible"
+    documentTarget.dispatchEvent(new Event("visibilitychange"))
+    stop()
+    windowTarget.dispatchEvent(new Event("online"))
+    expect(seen).toEqual(["online", "offline", "hidden", "visible"])
+  })
+
   const hintSource = () => {
     let online = true
     const listeners = new Set<(hint: Hint) => void>()

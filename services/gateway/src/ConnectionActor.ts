@@ -109,18 +109,22 @@ export const ConnectionLive = Actor.toLayer(
         }
         subscriptions.add(channel)
         let recovery: "ok" | "failed" | undefined
-        const subscribed: Effect.Effect<Frame.ServerFrame, RequestError | ClusterTopics.TopicError> = handler === undefined
-          ? Effect.as(fanout.subscribe(socket, channel), ackFrame(id, undefined, undefined))
-          : fanout.subscribeAfter(
+        const subscribed: Effect.Effect<void, RequestError | ClusterTopics.TopicError> = handler === undefined
+          ? Effect.zipRight(fanout.subscribe(socket, channel), reply(id, ackFrame(id, undefined, undefined)))
+          : Effect.asVoid(fanout.subscribeAfter(
             socket,
             channel,
             Effect.map(handler.subscribe(caller, channel, since), (result) => {
               recovery = result.recovery
               return { ...(result.position === undefined ? {} : { position: result.position }), messages: result.catchUp }
-            })
-          ).pipe(Effect.map((result) => ackFrame(id, result.position, recovery)))
+            }),
+            // The ack, then the missed messages, then live ones.
+            (result) => {
+              socket.data.inFlight.delete(id)
+              sockets.send(socket, ackFrame(id, result.position, recovery))
+            }
+          ))
         return subscribed.pipe(
-          Effect.flatMap((ack) => reply(id, ack)),
           Effect.catchAll((error) =>
             Effect.zipRight(
               Effect.sync(() => subscriptions.delete(channel)),

@@ -26,7 +26,9 @@ export interface FanoutService {
   readonly subscribeAfter: <E>(
     socket: Socket,
     channel: string,
-    catchUp: Effect.Effect<CatchUp, E>
+    catchUp: Effect.Effect<CatchUp, E>,
+    /** Called in the switching step, before the catch-up messages: the subscriber's answer goes first. */
+    first: (result: CatchUp) => void
   ) => Effect.Effect<CatchUp, E | ClusterTopics.TopicError>
   readonly unsubscribe: (socket: Socket, channel: string) => Effect.Effect<void>
   /** Delivers a `message` frame to every subscriber of its channel on every node. */
@@ -106,16 +108,7 @@ export const make = Effect.gen(function*() {
     })
 
   /** The synchronous switch from catching up to live: nothing can be published in between. */
-  const join = (
-    socket: Socket,
-    channel: string,
-    entry: Listening,
-    buffer: (bytes: Uint8Array) => void,
-    buffered: ReadonlyArray<Uint8Array>,
-    result: CatchUp
-  ): void => {
-    entry.buffers.delete(buffer)
-    if (socket.data.closing) return
+  const join = (socket: Socket, channel: string, buffered: ReadonlyArray<Uint8Array>, result: CatchUp): void => {
     for (const message of result.messages) sockets.send(socket, message)
     const after = result.position
     for (const bytes of buffered) {
@@ -144,13 +137,20 @@ export const make = Effect.gen(function*() {
         const entry = listening.get(channel)
         return entry === undefined ? Effect.void : release(channel, entry)
       }),
-    subscribeAfter: (socket, channel, catchUp) =>
+    subscribeAfter: (socket, channel, catchUp, first) =>
       Effect.flatMap(listen(channel), (entry) => {
         const buffered: Array<Uint8Array> = []
         const buffer = (bytes: Uint8Array) => void buffered.push(bytes)
         entry.buffers.add(buffer)
         return catchUp.pipe(
-          Effect.tap((result) => Effect.sync(() => join(socket, channel, entry, buffer, buffered, result))),
+          Effect.tap((result) =>
+            Effect.sync(() => {
+              entry.buffers.delete(buffer)
+              if (socket.data.closing) return
+              first(result)
+              join(socket, channel, buffered, result)
+            })
+          ),
           Effect.tapErrorCause(() =>
             Effect.zipRight(Effect.sync(() => entry.buffers.delete(buffer)), release(channel, entry))
           )

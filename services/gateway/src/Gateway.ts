@@ -191,6 +191,9 @@ const make = Effect.gen(function*() {
         })
       }
       if (frame === undefined) return
+      // Liveness answers never wait behind slow requests in the connection's mailbox.
+      if (frame.type === "ping") return void sockets.send(socket, frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id })
+      if (frame.type === "pong") return
       if (requestId !== undefined) {
         if (state.inFlight.has(requestId)) return sendError(socket, requestId, "duplicate_id", `request ${requestId} is still in flight`)
         state.inFlight.add(requestId)

@@ -65,14 +65,14 @@ export const flush = async (rounds = 5): Promise<void> => {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-export const welcomeFrame = (node = "node-a", heartbeat = 25_000): ServerFrame => ({
+export const welcomeFrame = (node = "node-a", heartbeat = 25_000, maxFrameBytes = 65_536): ServerFrame => ({
   type: "welcome",
   protocol: "weft.v1",
   conn: `conn/${node}/1`,
   user: "alice",
   node,
   heartbeat,
-  limits: { maxFrameBytes: 65_536, maxSubscriptions: 100, ratePerSecond: 100 }
+  limits: { maxFrameBytes, maxSubscriptions: 100, ratePerSecond: 100 }
 })
 
 export interface FakeSocket extends WebSocketLike {
