@@ -41,6 +41,7 @@ const settled = (nodes: ReadonlyArray<RunningNode>) => waitUntilSettled(() => Pr
 describe("a cluster of three Bun node processes", () => {
   it("serves each room from one activation and fails over after kill -9", async () => {
     const runnerPorts = await Promise.all([freePort(), freePort(), freePort()])
+    // Each node is registered for clean-up as soon as it starts, so a failed start leaks nothing.
     const nodes = await Promise.all(runnerPorts.map((runnerPort, i) =>
       startListeningNode([
         "--node-id", `e2e-${i}`,
@@ -50,9 +51,11 @@ describe("a cluster of three Bun node processes", () => {
         "--runner-port", String(runnerPort),
         "--lock-expiration-ms", String(lockExpirationMs),
         "--jwt-secret", jwtSecret
-      ])
+      ]).then((node) => {
+        running.push(node)
+        return node
+      })
     ))
-    running.push(...nodes)
     await settled(nodes)
 
     const infos = await Promise.all(nodes.map((node) => roomInfo(node, "general")))
@@ -84,11 +87,14 @@ describe("roles chosen at start-up", () => {
     const roleCluster = uniqueCluster("roles")
     const [frontPort, backPort] = await Promise.all([freePort(), freePort()])
     const common = ["--redis-url", redisUrl, "--cluster", roleCluster, "--runner-host", "127.0.0.1", "--jwt-secret", jwtSecret]
+    const started = (node: RunningNode) => {
+      running.push(node)
+      return node
+    }
     const [front, back] = await Promise.all([
-      startListeningNode([...common, "--node-id", "front", "--runner-port", String(frontPort), "--roles", "gateway,auth"]),
-      startListeningNode([...common, "--node-id", "back", "--runner-port", String(backPort), "--roles", "chat,notification"])
+      startListeningNode([...common, "--node-id", "front", "--runner-port", String(frontPort), "--roles", "gateway,auth"]).then(started),
+      startListeningNode([...common, "--node-id", "back", "--runner-port", String(backPort), "--roles", "chat,notification"]).then(started)
     ])
-    running.push(front, back)
     try {
       await settled([front, back])
       expect((await readiness(front)).shardGroups).toEqual([])

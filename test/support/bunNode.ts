@@ -108,9 +108,14 @@ export const startNode = (args: ReadonlyArray<string>, env: Record<string, strin
   }
 }
 
-/** Starts a node on a free loopback port and waits until it listens. */
+/** Starts a node on a free loopback port and waits until it listens; a node that does not is killed. */
 export const startListeningNode = async (args: ReadonlyArray<string> = [], env: Record<string, string> = {}) => {
   const node = startNode(["--host", "127.0.0.1", "--port", "0", ...args], env)
-  await node.waitForLog((line) => line.message === "listening")
+  try {
+    await node.waitForLog((line) => line.message === "listening")
+  } catch (error) {
+    node.kill()
+    throw error
+  }
   return node
 }
