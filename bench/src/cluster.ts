@@ -13,8 +13,8 @@
  */
 import { EntityId, Sharding } from "@effect/cluster"
 import { ActorSystem } from "@weft/actor"
-import { layer as RoomLayer, Members, MemoryHistory, Room, shardGroup } from "@weft/chat"
-import { ClusterNode, RedisRunnerStorage } from "@weft/cluster"
+import { layer as RoomLayer, Members, Room, shardGroup } from "@weft/chat"
+import { ClusterNode, MemoryHistory, RedisRunnerStorage } from "@weft/cluster"
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { Effect, Layer, Logger, LogLevel } from "effect"

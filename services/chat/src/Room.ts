@@ -9,10 +9,9 @@
  */
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
-import { ClusterTopics, Entities, NodeLeases } from "@weft/cluster"
+import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
 import { Codec, type Frame } from "@weft/protocol"
 import { Duration, Effect, Schedule, Schema } from "effect"
-import { History, type HistoryHead } from "./History.ts"
 import { Member, Members } from "./Members.ts"
 import {
   HistoryEntry,
@@ -133,7 +132,7 @@ export const layer = (options: RoomOptions = {}) =>
     Effect.gen(function*() {
       const address = yield* Entity.CurrentAddress
       const runner = yield* Entity.CurrentRunnerAddress
-      const history = yield* History
+      const history = yield* History.History
       const stored = yield* Members
       const topics = yield* ClusterTopics.ClusterTopics
       const leases = yield* NodeLeases.NodeLeases
@@ -147,7 +146,7 @@ export const layer = (options: RoomOptions = {}) =>
       const index = new Map<string, Indexed>()
       const pins = new Map<string, { readonly by: string; readonly at: number }>()
       let readOnly = false
-      let head: HistoryHead = { epoch: "", lastOffset: 0, firstOffset: 1 }
+      let head: History.HistoryHead = { epoch: "", lastOffset: 0, firstOffset: 1 }
 
       const apply = (from: string, event: StoredRoomEvent, at: number): void => {
         switch (event.kind) {

@@ -6,7 +6,7 @@
 import { ActorSystem } from "@weft/actor"
 import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
-import { ClusterNode } from "@weft/cluster"
+import { ClusterNode, MemoryHistory, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
 import * as Notification from "@weft/notification"
 import { Layer, Logger, LogLevel } from "effect"
@@ -69,12 +69,12 @@ const membership = (config: NodeConfig) => {
   const limits = { maxLength: config.historyMaxLength, maxAgeMs: config.historyMaxAgeMs }
   const ttlSeconds = config.ticketTtlSeconds
   return cluster.redis === undefined
-    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), Chat.MemoryHistory.layer(limits), Chat.Members.layerMemory).pipe(
+    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), MemoryHistory.layer(limits), Chat.Members.layerMemory).pipe(
       Layer.provideMerge(ClusterNode.embedded(cluster))
     )
     : Layer.mergeAll(
       Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
-      Chat.RedisHistory.layer({ cluster: config.cluster, ...limits }),
+      RedisHistory.layer({ cluster: config.cluster, ...limits }),
       Chat.Members.layerRedis({ cluster: config.cluster, ttl: `${config.historyMaxAgeMs} millis` })
     ).pipe(Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis)))
 }

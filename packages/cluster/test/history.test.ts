@@ -4,7 +4,7 @@
  * sharing between nodes and outages; the memory twin's bound on rooms held.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Redis } from "@weft/cluster"
+import * as Redis from "../src/Redis.ts"
 import { Clock, Effect, Either, Logger, LogLevel, TestClock, TestServices } from "effect"
 import type IORedis from "ioredis"
 import type { HistoryError, HistoryLimits, HistoryService } from "../src/History.ts"

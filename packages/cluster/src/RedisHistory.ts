@@ -21,7 +21,7 @@
  * limit too, so expiry removes only what age trimming would have, and the next
  * `open` starts a new epoch.
  */
-import { Redis } from "@weft/cluster"
+import * as Redis from "./Redis.ts"
 import { Cause, Effect, Layer, ParseResult, Schema } from "effect"
 import type { ClientContext, Result } from "ioredis"
 import {
@@ -56,13 +56,14 @@ export interface Keys {
   readonly meta: (room: string) => string
 }
 
-export const keys = (cluster: string): Keys => {
+/** `namespace` separates logs of different kinds (room histories, user inboxes) in one cluster. */
+export const keys = (cluster: string, namespace = "room"): Keys => {
   const prefix = Redis.keyPrefix(cluster)
   return {
     prefix,
-    pattern: `${prefix}room:*`,
-    events: (room) => `${prefix}room:${room}:events`,
-    meta: (room) => `${prefix}room:${room}:meta`
+    pattern: `${prefix}${namespace}:*`,
+    events: (id) => `${prefix}${namespace}:${id}:events`,
+    meta: (id) => `${prefix}${namespace}:${id}:meta`
   }
 }
 
@@ -229,8 +230,10 @@ const decode = <A, I>(schema: Schema.Schema<A, I>, what: string) => (reply: unkn
 // ---------------------------------------------------------------------------
 
 export interface Options extends HistoryLimits {
-  /** Cluster name (`[A-Za-z0-9._-]{1,64}`); every key lives under `weft:{<cluster>}:room:`. */
+  /** Cluster name (`[A-Za-z0-9._-]{1,64}`); every key lives under `weft:{<cluster>}:<namespace>:`. */
   readonly cluster: string
+  /** What kind of log this is, in key names: `room` (the default), `inbox`. */
+  readonly namespace?: string
 }
 
 const newEpoch = (): string => crypto.randomUUID().replaceAll("-", "")
@@ -245,14 +248,14 @@ const validate = (options: Options) =>
         )
     })
     const limits = yield* validateLimits(options)
-    return { cluster, ...limits }
+    return { cluster, namespace: options.namespace ?? "room", ...limits }
   })
 
 const makeService = (
   redis: Redis.RedisService,
-  settings: { readonly cluster: string } & HistoryLimits
+  settings: { readonly cluster: string; readonly namespace: string } & HistoryLimits
 ): HistoryService => {
-  const k = keys(settings.cluster)
+  const k = keys(settings.cluster, settings.namespace)
   const { maxAgeMs, maxLength } = settings
 
   // Idempotent, and the scripts take every key as an argument, so sharing the node's client with
