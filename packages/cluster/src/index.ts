@@ -4,6 +4,7 @@
 export * as ActorMail from "./ActorMail.ts"
 export * as ClusterNode from "./ClusterNode.ts"
 export * as ClusterTopics from "./ClusterTopics.ts"
+export * as Directory from "./Directory.ts"
 export * as Entities from "./Entities.ts"
 export * as History from "./History.ts"
 export * as MemoryHistory from "./MemoryHistory.ts"

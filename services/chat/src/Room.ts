@@ -12,6 +12,7 @@ import { Rpc } from "@effect/rpc"
 import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
 import { Codec, type Frame } from "@weft/protocol"
 import { Duration, Effect, Schedule, Schema } from "effect"
+import * as MembersStore from "./Members.ts"
 import { Member, Members } from "./Members.ts"
 import {
   HistoryEntry,
@@ -295,7 +296,7 @@ export const layer = (options: RoomOptions = {}) =>
 
       // Members outlive activations: a room re-activated after its node died knows who was in
       // it, and drops (with leave events) those whose own node died too.
-      for (const member of yield* stored.load(room).pipe(Effect.orElseSucceed(() => []))) {
+      for (const member of yield* MembersStore.load(stored, room).pipe(Effect.orElseSucceed(() => []))) {
         track(member)
       }
       yield* sweep
@@ -331,7 +332,7 @@ export const layer = (options: RoomOptions = {}) =>
             const { member, since } = payload
             const known = members.has(member.conn)
             const first = track(member)
-            if (!known) yield* persisted(stored.add(room, member))
+            if (!known) yield* persisted(MembersStore.add(stored, room, member))
             if (!known && first) yield* presenceEvent(member.user, "join")
             if (since !== undefined) yield* refreshHead
             const position = { epoch: head.epoch, offset: head.lastOffset }

@@ -9,9 +9,8 @@
  * actor's. The client reconnects and subscribes again.
  */
 import { Actor, Supervision } from "@weft/actor"
-import { User } from "@weft/notification"
 import { Channel, CloseCodes, ErrorCodes, type ErrorName, Frame } from "@weft/protocol"
-import { type ClusterTopics, Entities } from "@weft/cluster"
+import type { ClusterTopics } from "@weft/cluster"
 import { Effect, Schema } from "effect"
 import { type Caller, Extensions, type Position, type RequestError } from "./Extensions.ts"
 import { Fanout } from "./Fanout.ts"
@@ -72,7 +71,6 @@ export const ConnectionLive = Actor.toLayer(
       const fanout = yield* Fanout
       const extensions = yield* Extensions
       const config = yield* GatewayConfigService
-      const users = yield* User.client
       const found = sockets.get(ctx.address.key)
       if (found === undefined) {
         // The socket closed before the actor started: nothing to serve.
@@ -201,10 +199,7 @@ export const ConnectionLive = Actor.toLayer(
       const release = Effect.gen(function*() {
         yield* Effect.forEach(Array.from(subscriptions), unsubscribe, { discard: true })
         subscriptions.clear()
-        yield* users(grant.user).Detach({ conn: address }).pipe(
-          Entities.withTimeout(`user/${grant.user}`, "5 seconds"),
-          Effect.catchAll((error) => Effect.logWarning(`could not detach ${address} from user ${grant.user}: ${error._tag}`))
-        )
+        yield* extensions.closed({ conn: address, node: config.nodeId, grant })
       })
 
       return {

@@ -79,9 +79,33 @@ export const method = <P, I>(
   }
 }
 
+/** A connection being admitted or gone, as lifecycle hooks see it. */
+export interface ConnectionInfo {
+  readonly conn: string
+  readonly node: string
+  readonly grant: Grant
+}
+
+/** A refusal of a connection before its upgrade: a plain HTTP status and message. */
+export interface Refused {
+  readonly status: number
+  readonly message: string
+}
+
+export interface ConnectionHooks {
+  /** Before the upgrade: `undefined` admits, a `Refused` refuses (e.g. too many connections). */
+  readonly admit: (connection: ConnectionInfo) => Effect.Effect<Refused | undefined>
+  /** After the connection is gone (or an admitted upgrade failed). */
+  readonly closed: (connection: ConnectionInfo) => Effect.Effect<void>
+}
+
 export interface ExtensionsService {
   readonly addChannel: (handler: ChannelHandler) => Effect.Effect<void, never, Scope.Scope>
   readonly addMethod: (method: RpcMethod) => Effect.Effect<void, never, Scope.Scope>
+  readonly addHooks: (hooks: ConnectionHooks) => Effect.Effect<void, never, Scope.Scope>
+  /** Runs every `admit` in registration order; the first refusal wins (earlier admits are undone with `closed`). */
+  readonly admit: (connection: ConnectionInfo) => Effect.Effect<Refused | undefined>
+  readonly closed: (connection: ConnectionInfo) => Effect.Effect<void>
   /** The handler of the longest matching prefix, if any. */
   readonly channel: (channel: string) => ChannelHandler | undefined
   readonly method: (name: string) => RpcMethod | undefined
@@ -92,7 +116,29 @@ export class Extensions extends Context.Tag("@weft/gateway/Extensions")<Extensio
 export const make = (): ExtensionsService => {
   const channels: Array<ChannelHandler> = []
   const methods = new Map<string, RpcMethod>()
+  const hooks: Array<ConnectionHooks> = []
+  const closed = (connection: ConnectionInfo, of: ReadonlyArray<ConnectionHooks>) =>
+    Effect.forEach(of, (hook) => hook.closed(connection), { discard: true })
   return {
+    addHooks: (added) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void hooks.push(added)),
+        () => Effect.sync(() => void hooks.splice(hooks.indexOf(added), 1))
+      ),
+    admit: (connection) =>
+      Effect.gen(function*() {
+        const admitted: Array<ConnectionHooks> = []
+        for (const hook of hooks.slice()) {
+          const refused = yield* hook.admit(connection)
+          if (refused !== undefined) {
+            yield* closed(connection, admitted)
+            return refused
+          }
+          admitted.push(hook)
+        }
+        return undefined
+      }),
+    closed: (connection) => Effect.suspend(() => closed(connection, hooks.slice())),
     addChannel: (handler) =>
       Effect.acquireRelease(
         Effect.sync(() => {

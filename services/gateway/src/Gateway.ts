@@ -6,10 +6,9 @@
  * duplicate ids) and hands valid frames to the actor. A sweeper closes silent
  * connections (heartbeat) and slow consumers.
  */
-import { ActorMail, Entities } from "@weft/cluster"
+import { ActorMail } from "@weft/cluster"
 import { ActorSystem } from "@weft/actor"
 import { Auth, type Grant } from "@weft/auth"
-import { Connection, User } from "@weft/notification"
 import { CloseCodes, Codec, ErrorCodes, type ErrorName, type Frame } from "@weft/protocol"
 import type { Server, WebSocketHandler } from "bun"
 import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
@@ -23,6 +22,9 @@ import * as SocketsModule from "./Sockets.ts"
 import { type Socket, Sockets, type SocketState } from "./Sockets.ts"
 
 export const path = "/v1/ws"
+
+/** The channel every connection is on, for messages to everyone. */
+export const broadcastChannel = "broadcast"
 
 /** How long a client closed for rate abuse is told to wait before reconnecting. */
 const abuseBackoffMs = 10_000
@@ -53,7 +55,8 @@ const make = Effect.gen(function*() {
   const system = yield* ActorSystem
   const mail = yield* ActorMail.ActorMail
   const auth = yield* Auth
-  const users = yield* User.client
+  const extensions = yield* Extensions.Extensions
+  const fanout = yield* Fanout.Fanout
   const runtime = yield* Effect.runtime<never>()
   const runPromise = Runtime.runPromise(runtime)
   const runSync = Runtime.runSync(runtime)
@@ -63,11 +66,7 @@ const make = Effect.gen(function*() {
   // Connection actors are reachable from every node by address (`conn/<node>/<incarnation>-<n>`).
   yield* mail.accept(ConnectionActor.Connection)
 
-  const detach = (grant: Grant, address: string) =>
-    users(grant.user).Detach({ conn: address }).pipe(
-      Entities.withTimeout(`user/${grant.user}`, "5 seconds"),
-      Effect.catchAll((error) => Effect.logWarning(`could not detach ${address}: ${error._tag}`))
-    )
+  const detach = (grant: Grant, conn: string) => extensions.closed({ conn, node: config.nodeId, grant })
 
   const upgrade = (request: Request, server: Server<SocketState>): Promise<Response | undefined> =>
     runPromise(Effect.gen(function*() {
@@ -90,18 +89,8 @@ const make = Effect.gen(function*() {
       const grant = redeemed.right
       const key = mail.localKey(++next)
       const address = `conn/${key}`
-      const attached = yield* Effect.either(
-        users(grant.user).Attach({
-          connection: new Connection({
-            conn: address,
-            node: config.nodeId,
-            ...(grant.device === undefined ? {} : { device: grant.device })
-          }),
-          max: config.maxConnectionsPerUser
-        }).pipe(Entities.withTimeout(`user/${grant.user}`, "5 seconds"))
-      )
-      if (attached._tag === "Left") return refuse(503, "the cluster cannot register the connection right now")
-      if (!attached.right.accepted) return refuse(429, `at most ${config.maxConnectionsPerUser} connections per user`)
+      const refused = yield* extensions.admit({ conn: address, node: config.nodeId, grant })
+      if (refused !== undefined) return refuse(refused.status, refused.message)
       const now = Date.now()
       const state: SocketState = {
         key,
@@ -160,6 +149,8 @@ const make = Effect.gen(function*() {
           ratePerSecond: config.ratePerSecond
         }
       })
+      // Every connection hears broadcasts (the service API's notify.broadcast).
+      runFork(Effect.ignore(fanout.subscribe(socket, broadcastChannel)))
       const spawned = runSync(Effect.either(system.spawn(ConnectionActor.Connection, key)))
       if (spawned._tag === "Left") close(socket, CloseCodes.internal_error, "could not start the connection")
       else socket.data.actor = spawned.right
@@ -209,6 +200,7 @@ const make = Effect.gen(function*() {
     close: (socket) => {
       socket.data.closing = true
       sockets.remove(socket)
+      runFork(fanout.unsubscribe(socket, broadcastChannel))
       const actor = socket.data.actor
       const told = actor === undefined ? undefined : runSync(Effect.either(actor.tell(new SocketClosed())))
       // No actor to clean up after itself: release the user registration here.

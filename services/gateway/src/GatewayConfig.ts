@@ -12,7 +12,6 @@ export interface GatewayConfig {
   readonly ratePerSecond: number
   readonly rateBurst: number
   readonly maxSubscriptions: number
-  readonly maxConnectionsPerUser: number
   readonly heartbeatMs: number
   readonly slowConsumerBytes: number
   readonly slowConsumerPolicy: "disconnect" | "drop"

@@ -6,10 +6,10 @@
 import { ActorSystem } from "@weft/actor"
 import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
-import { ClusterNode, MemoryHistory, RedisHistory } from "@weft/cluster"
+import { ClusterNode, Directory, MemoryHistory, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
 import * as Notification from "@weft/notification"
-import { Layer, Logger, LogLevel } from "effect"
+import { type Context, Layer, Logger, LogLevel } from "effect"
 import * as Health from "./Health.ts"
 import * as HttpServer from "./HttpServer.ts"
 import { type NodeConfig, NodeConfigService, type Role } from "./NodeConfig.ts"
@@ -53,7 +53,6 @@ export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
   ratePerSecond: config.ratePerSecond,
   rateBurst: config.rateBurst,
   maxSubscriptions: config.maxSubscriptions,
-  maxConnectionsPerUser: config.maxConnectionsPerUser,
   heartbeatMs: config.heartbeatMs,
   slowConsumerBytes: config.slowConsumerBytes,
   slowConsumerPolicy: config.slowConsumerPolicy
@@ -67,16 +66,32 @@ export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
 const membership = (config: NodeConfig) => {
   const cluster = clusterConfig(config)
   const limits = { maxLength: config.historyMaxLength, maxAgeMs: config.historyMaxAgeMs }
+  const inboxLimits = { maxLength: config.inboxMaxLength, maxAgeMs: config.inboxMaxAgeMs }
   const ttlSeconds = config.ticketTtlSeconds
-  return cluster.redis === undefined
-    ? Layer.mergeAll(Auth.Tickets.layerMemory({ ttlSeconds }), MemoryHistory.layer(limits), Chat.Members.layerMemory).pipe(
-      Layer.provideMerge(ClusterNode.embedded(cluster))
-    )
-    : Layer.mergeAll(
-      Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
-      RedisHistory.layer({ cluster: config.cluster, ...limits }),
-      Chat.Members.layerRedis({ cluster: config.cluster, ttl: `${config.historyMaxAgeMs} millis` })
-    ).pipe(Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis)))
+  if (cluster.redis === undefined) {
+    const directory = <I>(tag: Context.Tag<I, Directory.DirectoryService>) => Layer.sync(tag, Directory.makeMemory)
+    return Layer.mergeAll(
+      Auth.Tickets.layerMemory({ ttlSeconds }),
+      MemoryHistory.layer(limits),
+      Layer.effect(Notification.Inbox, MemoryHistory.make(inboxLimits)),
+      Chat.Members.layerMemory,
+      directory(Notification.Connections),
+      directory(Notification.ReadMarks),
+      directory(Notification.UserSettings)
+    ).pipe(Layer.provideMerge(ClusterNode.embedded(cluster)))
+  }
+  const userDirectory = <I>(tag: Context.Tag<I, Directory.DirectoryService>, name: string, ttlMs: number) =>
+    Layer.scoped(tag, Directory.makeRedis({ cluster: config.cluster, namespace: "user", name, ttlMs }))
+  return Layer.mergeAll(
+    Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
+    RedisHistory.layer({ cluster: config.cluster, ...limits }),
+    Layer.effect(Notification.Inbox, RedisHistory.make({ cluster: config.cluster, namespace: "inbox", ...inboxLimits })),
+    Chat.Members.layerRedis({ cluster: config.cluster, ttlMs: config.historyMaxAgeMs }),
+    userDirectory(Notification.Connections, "connections", config.inboxMaxAgeMs),
+    userDirectory(Notification.ReadMarks, "read", config.inboxMaxAgeMs),
+    // Settings are the user's: they live a year past their last change.
+    userDirectory(Notification.UserSettings, "settings", 365 * 86_400_000)
+  ).pipe(Layer.provideMerge(ClusterNode.overRedis(cluster, cluster.redis)))
 }
 
 const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(role)
@@ -86,13 +101,16 @@ const roles = (config: NodeConfig) => {
   const when = <A, E, R>(role: Role, layer: Layer.Layer<A, E, R>) => (has(config, role) ? [layer] : [])
   const entities = [
     ...when("chat", Chat.layer()),
-    ...when("notification", Notification.UserLive)
+    ...when("notification", Notification.layer())
   ]
   // The gateway redeems tickets (the store); issuing them (the auth role) also needs a JWT verifier.
   // The gateway's protocol extensions call the entities wherever they live.
   const services = when(
     "gateway",
-    Chat.gatewayExtension.pipe(
+    Layer.mergeAll(
+      Chat.gatewayExtension,
+      Notification.gatewayExtension({ maxConnectionsPerUser: config.maxConnectionsPerUser })
+    ).pipe(
       Layer.provideMerge(Gateway.layer),
       Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
       Layer.provide(Auth.layerAuth)

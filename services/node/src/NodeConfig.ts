@@ -87,6 +87,12 @@ const keys = {
     env: "WEFT_HISTORY_MAX_AGE_MS",
     doc: "events older than this are dropped; an idle room's history expires after it"
   },
+  inboxMaxLength: { flag: "inbox-max-length", env: "WEFT_INBOX_MAX_LENGTH", doc: "notifications kept per user" },
+  inboxMaxAgeMs: {
+    flag: "inbox-max-age-ms",
+    env: "WEFT_INBOX_MAX_AGE_MS",
+    doc: "notifications older than this leave the inbox"
+  },
   roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" }
 } as const satisfies Record<string, Key>
 
@@ -125,6 +131,8 @@ export const NodeConfigSchema = Schema.Struct({
   slowConsumerPolicy: Schema.optionalWith(Schema.Literal("disconnect", "drop"), { default: () => "disconnect" as const }),
   historyMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(1_000_000)), { default: () => 1000 }),
   historyMaxAgeMs: Schema.optionalWith(Millis, { default: () => 86_400_000 }),
+  inboxMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(10_000)), { default: () => 200 }),
+  inboxMaxAgeMs: Schema.optionalWith(Millis, { default: () => 30 * 86_400_000 }),
   roles: Schema.optionalWith(
     CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
     { default: () => [...allRoles] }
