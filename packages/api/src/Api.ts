@@ -1,0 +1,180 @@
+/**
+ * The service API: what other services (orders, billing, chat back-ends) call
+ * to reach users. One source of truth: these Schemas define the @effect/rpc
+ * group served at `/rpc`, and the HTTP JSON and gRPC doors are derived from
+ * (or checked against) it.
+ */
+import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
+import { Context, Schema } from "effect"
+
+// ---------------------------------------------------------------------------
+// Shared shapes
+// ---------------------------------------------------------------------------
+
+export const UserId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+export const RoomId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._\-:@/|+=]{1,195}$/))
+
+/** A retried call with the same key (per caller, 24 h) is delivered once and answers as the first did. */
+export const IdempotencyKey = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+
+/** An IANA time zone such as `Europe/Paris`. */
+export const TimeZone = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
+
+/** A local wall-clock time, `HH:MM`. */
+export const LocalTime = Schema.String.pipe(Schema.pattern(/^([01][0-9]|2[0-3]):[0-5][0-9]$/))
+
+/** When to deliver: now (absent), at a UTC instant, or at a wall-clock time in the user's time zone. */
+export const DeliverAt = Schema.Union(
+  Schema.TaggedStruct("Utc", { at: Schema.Number.pipe(Schema.int(), Schema.nonNegative()) }),
+  Schema.TaggedStruct("Local", {
+    /** `YYYY-MM-DDTHH:MM` in the user's time zone. */
+    at: Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}T([01][0-9]|2[0-3]):[0-5][0-9]$/))
+  })
+)
+export type DeliverAt = typeof DeliverAt.Type
+
+/** What a notification carries to the user's devices. */
+export const NotificationContent = Schema.Struct({
+  /** The application's own category, e.g. `order.completed`. */
+  kind: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)),
+  /** Any JSON-compatible value the app renders. */
+  data: Schema.Unknown,
+  /** Marketing and the like: never delivered during the user's quiet hours (held until they end). Default false. */
+  respectQuietHours: Schema.optional(Schema.Boolean)
+})
+
+export const Delivery = Schema.Struct({
+  /** `delivered`: sent to online devices now; `stored`: no device online, kept in the inbox; `scheduled`: held until `scheduledAt`. */
+  status: Schema.Literal("delivered", "stored", "scheduled"),
+  notificationId: Schema.String,
+  /** Online devices it was sent to now. */
+  devices: Schema.Number,
+  scheduledAt: Schema.optional(Schema.Number),
+  /** This answer repeats the first call with the same idempotency key. */
+  duplicate: Schema.Boolean
+})
+export type Delivery = typeof Delivery.Type
+
+/** Why a call was refused. The HTTP JSON door maps `reason` to a status code. */
+export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
+  reason: Schema.Literal("invalid", "not_found", "forbidden", "unavailable", "unauthorized"),
+  message: Schema.String
+}) {}
+
+// ---------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------
+
+/** The calling service, as identified by its credential. */
+export class Caller extends Context.Tag("@weft/api/Caller")<Caller, { readonly service: string }>() {}
+
+/**
+ * Every call carries a service credential (`Authorization: Bearer <key>` or
+ * `X-Weft-Key: <key>`), never a user's JWT; without a valid one it is refused.
+ */
+export class ServiceAuth extends RpcMiddleware.Tag<ServiceAuth>()("@weft/api/ServiceAuth", {
+  provides: Caller,
+  failure: ApiError,
+  requiredForClient: true
+}) {}
+
+// ---------------------------------------------------------------------------
+// The calls
+// ---------------------------------------------------------------------------
+
+export const PresenceEntry = Schema.Struct({ user: UserId, devices: Schema.Number })
+
+export const HistoryMessage = Schema.Struct({
+  position: Schema.Struct({ epoch: Schema.String, offset: Schema.Number }),
+  from: Schema.String,
+  at: Schema.Number,
+  event: Schema.Unknown
+})
+
+export const NodeStats = Schema.Struct({
+  node: Schema.String,
+  roles: Schema.Array(Schema.String),
+  ready: Schema.Boolean,
+  connections: Schema.Number,
+  actors: Schema.Array(Schema.Struct({ kind: Schema.String, alive: Schema.Number, mailboxDepth: Schema.Number })),
+  /** When the node last reported (UTC ms). */
+  at: Schema.Number
+})
+
+export class WeftApi extends RpcGroup.make(
+  Rpc.make("notify.toUser", {
+    payload: {
+      userId: UserId,
+      notification: NotificationContent,
+      deliverAt: Schema.optional(DeliverAt),
+      idempotencyKey: Schema.optional(IdempotencyKey)
+    },
+    success: Delivery,
+    error: ApiError
+  }),
+  Rpc.make("notify.toUsers", {
+    payload: {
+      userIds: Schema.Array(UserId).pipe(Schema.minItems(1), Schema.maxItems(1000)),
+      notification: NotificationContent,
+      deliverAt: Schema.optional(DeliverAt),
+      idempotencyKey: Schema.optional(IdempotencyKey)
+    },
+    success: Schema.Array(Schema.Struct({ userId: UserId, delivery: Delivery })),
+    error: ApiError
+  }),
+  /** To everyone in a room now: an ephemeral `notification` event on the room's channel (not stored). */
+  Rpc.make("notify.toRoom", {
+    payload: { room: RoomId, notification: NotificationContent },
+    success: Schema.Struct({ delivered: Schema.Boolean }),
+    error: ApiError
+  }),
+  /** To every connected client of every node now (ephemeral). */
+  Rpc.make("notify.broadcast", {
+    payload: { notification: NotificationContent },
+    success: Schema.Struct({ delivered: Schema.Boolean }),
+    error: ApiError
+  }),
+  Rpc.make("presence.room", { payload: { room: RoomId }, success: Schema.Array(PresenceEntry), error: ApiError }),
+  Rpc.make("presence.user", {
+    payload: { userId: UserId },
+    success: Schema.Struct({ online: Schema.Boolean, devices: Schema.Array(Schema.String), connections: Schema.Number }),
+    error: ApiError
+  }),
+  Rpc.make("rooms.history", {
+    payload: {
+      room: RoomId,
+      before: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive())),
+      after: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+      /** 1-500, default 50. */
+      limit: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1, 500)))
+    },
+    success: Schema.Struct({ epoch: Schema.String, first: Schema.Number, last: Schema.Number, messages: Schema.Array(HistoryMessage) }),
+    error: ApiError
+  }),
+  /** Posts as a system or bot user (`as`), like a member would. */
+  Rpc.make("rooms.send", {
+    payload: {
+      room: RoomId,
+      as: UserId,
+      body: Schema.Unknown,
+      replyTo: Schema.optional(Schema.String),
+      idempotencyKey: Schema.optional(IdempotencyKey)
+    },
+    success: Schema.Struct({ id: Schema.String, position: Schema.Struct({ epoch: Schema.String, offset: Schema.Number }), at: Schema.Number }),
+    error: ApiError
+  }),
+  /** A user's time zone and quiet hours (also settable from the user's JWT, claim `weft.tz`). */
+  Rpc.make("users.settings", {
+    payload: {
+      userId: UserId,
+      timeZone: Schema.optional(TimeZone),
+      quietHours: Schema.optional(Schema.NullOr(Schema.Struct({ start: LocalTime, end: LocalTime })))
+    },
+    success: Schema.Struct({
+      timeZone: Schema.String,
+      quietHours: Schema.NullOr(Schema.Struct({ start: LocalTime, end: LocalTime }))
+    }),
+    error: ApiError
+  }),
+  Rpc.make("cluster.stats", { success: Schema.Struct({ nodes: Schema.Array(NodeStats) }), error: ApiError })
+).middleware(ServiceAuth) {}
