@@ -70,14 +70,19 @@ export const LocalDateTime = Schema.String.pipe(
   Schema.filter((at) => Option.isSome(parseLocal(at)) || `not a local date and time "YYYY-MM-DDTHH:MM": ${JSON.stringify(at)}`)
 )
 
+/** The last instant handled (ms): the end of 9999, as for local times. Beyond it `Date` runs out. */
+export const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/** A UTC instant in ms since the epoch, 1970 to 9999. */
+const Instant = Schema.Number.pipe(Schema.int(), Schema.between(0, maxInstant))
+const isInstant = Schema.is(Instant)
+
 /** When to deliver: a UTC instant (ms since the epoch) or a wall-clock time in the user's zone. */
 export const DeliverAt = Schema.Union(
-  Schema.TaggedStruct("Utc", { at: Schema.Number.pipe(Schema.int(), Schema.nonNegative()) }),
+  Schema.TaggedStruct("Utc", { at: Instant }),
   Schema.TaggedStruct("Local", { at: LocalDateTime })
 )
-export type DeliverAt =
-  | { readonly _tag: "Utc"; readonly at: number }
-  | { readonly _tag: "Local"; readonly at: string }
+export type DeliverAt = typeof DeliverAt.Type
 
 export interface DeliveryRequest {
   readonly deliverAt?: DeliverAt | undefined
@@ -212,9 +217,9 @@ const isQuiet = (zone: DateTime.TimeZone.Named, start: number, end: number, utc:
 }
 
 /**
- * When the quiet hours the user is in at `nowUtc` end: the first instant after `nowUtc` at
- * which their clock reads a time outside `[start, end)` (the clock reaching `end`, or jumping
- * out of the window at a transition). `undefined` when `nowUtc` is not in quiet hours (or
+ * When the quiet hours the user is in at `nowUtc` (ms, an instant as `Clock` gives it) end:
+ * the first instant after `nowUtc` at which their clock reads a time outside `[start, end)`
+ * (the clock reaching `end`, or jumping out of the window at a transition). `undefined` when `nowUtc` is not in quiet hours (or
  * there are none).
  */
 export const quietHoursEnd = (
@@ -252,9 +257,12 @@ export const quietHoursEnd = (
  * The UTC instant (ms) to deliver at: the requested time (`deliverAt`, now when absent or
  * past), then, with `respectQuietHours`, pushed to the end of any quiet hours it falls in.
  * Never before `nowUtc`. Fails only for a local time that is not one (`invalid-local-time`) or
- * a UTC instant that is not a safe integer (`invalid-instant`).
+ * an instant (`nowUtc` or a `Utc` time) outside 1970-9999 or not whole ms (`invalid-instant`).
  */
 export const deliveryTime = (nowUtc: number, request: DeliveryRequest): Either.Either<number, LocalTimeError> => {
+  if (!isInstant(nowUtc)) {
+    return Either.left(new LocalTimeError({ reason: "invalid-instant", message: `now is not a UTC instant in ms: ${nowUtc}` }))
+  }
   const requested = requestedInstant(request)
   if (Either.isLeft(requested)) return requested
   let at = Math.max(nowUtc, requested.right)
@@ -273,7 +281,7 @@ const requestedInstant = (request: DeliveryRequest): Either.Either<number, Local
   const deliverAt = request.deliverAt
   if (deliverAt === undefined) return Either.right(-Infinity)
   if (deliverAt._tag === "Local") return resolveLocal(deliverAt.at, request.timeZone)
-  return Number.isSafeInteger(deliverAt.at)
+  return isInstant(deliverAt.at)
     ? Either.right(deliverAt.at)
     : Either.left(new LocalTimeError({ reason: "invalid-instant", message: `not a UTC instant in ms: ${deliverAt.at}` }))
 }
