@@ -328,7 +328,7 @@ describe("a client built from docs/protocol.md with a plain msgpack library", ()
     })
   }
 
-  it("the worked session of §12, replayed line by line against a node named node-a, gets the frames it shows", async () => {
+  it("the worked session of §13, replayed line by line against a node named node-a, gets the frames it shows", async () => {
     const replayNode = await startGatewayNode(["--node-id", "node-a"])
     nodes.push(replayNode)
     // The patterns of the session's JWT (`"subscribe": ["news:*"], "publish": ["news:*"]`).

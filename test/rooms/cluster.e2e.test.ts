@@ -3,12 +3,11 @@
  * several devices and nodes, presence clean-up after a node is killed, and
  * many users in many rooms receiving every message exactly once, in order.
  */
-import type { ServerFrame } from "@weft/protocol"
 import { afterAll, describe, expect, it } from "vitest"
 import { type GatewayCluster, startGatewayCluster } from "../support/gatewayNodes.ts"
 import type { RunningNode } from "../support/bunNode.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type Claims, type Client, closeAll, connectAs } from "../support/wsClient.ts"
+import { type Claims, type Client, closeAll, connectAs, request } from "../support/wsClient.ts"
 
 const clusters: Array<GatewayCluster> = []
 const clients: Array<Client> = []
@@ -26,13 +25,6 @@ const connect = async (node: RunningNode, claims: Claims) => {
   const { client } = await connectAs(node.url(), claims)
   clients.push(client)
   return client
-}
-
-let nextId = 1
-const request = async (client: Client, frame: (id: number) => Parameters<Client["send"]>[0]): Promise<ServerFrame> => {
-  const id = nextId++
-  client.send(frame(id))
-  return client.next((f) => (f.type === "ack" || f.type === "reply" || f.type === "error") && "id" in f && f.id === id, 20_000)
 }
 
 const presence = async (client: Client, room: string): Promise<Record<string, number>> => {

@@ -6,7 +6,7 @@
 import type { ServerFrame } from "@weft/protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningNode, startListeningNode } from "../support/bunNode.ts"
-import { type Claims, type Client, connectAs, jwtSecret } from "../support/wsClient.ts"
+import { type Claims, type Client, connectAs, jwtSecret, request, rpc } from "../support/wsClient.ts"
 
 let node: RunningNode
 const clients: Array<Client> = []
@@ -29,17 +29,6 @@ const connect = async (claims: Claims) => {
   clients.push(client)
   return client
 }
-
-let nextId = 1
-/** Sends a request and returns its answer (ack, reply or error with the same id). */
-const request = async (client: Client, frame: (id: number) => Parameters<Client["send"]>[0]): Promise<ServerFrame> => {
-  const id = nextId++
-  client.send(frame(id))
-  return client.next((f) => (f.type === "ack" || f.type === "reply" || f.type === "error") && "id" in f && f.id === id)
-}
-
-const rpc = (client: Client, method: string, params: unknown) =>
-  request(client, (id) => ({ type: "rpc", id, method, params }))
 
 const resultOf = (frame: ServerFrame): Record<string, unknown> => {
   if (frame.type !== "reply") throw new Error(`expected a reply, got ${JSON.stringify(frame)}`)

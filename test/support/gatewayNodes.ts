@@ -46,9 +46,9 @@ const launch = async (args: ReadonlyArray<string>, started: Array<RunningNode> =
   return node
 }
 
-/** Starts a node with `--jwt-secret <jwtSecret>` and the given flags, and waits until `/readyz` is 200. */
-export const startGatewayNode = async (args: ReadonlyArray<string>): Promise<RunningNode> => {
-  const node = await launch(["--jwt-secret", jwtSecret, ...args])
+/** `launch`, then waits until `/readyz` is 200; a node that does not get there is killed. */
+const launchReady = async (args: ReadonlyArray<string>): Promise<RunningNode> => {
+  const node = await launch(args)
   try {
     await waitUntil(`${node.url()} is ready`, async () => (await readiness(node)).ready, 20_000)
   } catch (error) {
@@ -57,6 +57,9 @@ export const startGatewayNode = async (args: ReadonlyArray<string>): Promise<Run
   }
   return node
 }
+
+/** Starts a node with `--jwt-secret <jwtSecret>` and the given flags, and waits until `/readyz` is 200. */
+export const startGatewayNode = (args: ReadonlyArray<string>): Promise<RunningNode> => launchReady(["--jwt-secret", jwtSecret, ...args])
 
 /** Kills the nodes (SIGKILL) and waits until they are gone. */
 export const stopNodes = async (nodes: ReadonlyArray<RunningNode | undefined>): Promise<void> => {
@@ -91,6 +94,24 @@ export const deleteClusterKeys = async (cluster: string): Promise<void> => {
   }
 }
 
+/** The flags of a node in `cluster` over the real Redis, as `startGatewayCluster` starts them. */
+const clusterArgs = async (cluster: string, nodeId: string): Promise<ReadonlyArray<string>> => [
+  "--jwt-secret", jwtSecret,
+  "--node-id", nodeId,
+  "--redis-url", redisUrl,
+  "--cluster", cluster,
+  "--runner-host", "127.0.0.1",
+  "--runner-port", String(await freePort()),
+  "--lock-expiration-ms", "2000"
+]
+
+/**
+ * Starts one more node in an existing cluster (a restart, a scale-out) and waits until it is
+ * ready; the caller stops it (it is not one of the cluster's `nodes`).
+ */
+export const joinCluster = async (cluster: string, nodeId: string, args: ReadonlyArray<string> = []): Promise<RunningNode> =>
+  launchReady([...await clusterArgs(cluster, nodeId), ...args])
+
 /**
  * Starts `count` nodes in one new cluster over the real Redis (`--lock-expiration-ms 2000`,
  * distinct runner ports) and waits until every node is ready and the shards have settled.
@@ -108,19 +129,11 @@ export const startGatewayCluster = async (
     await deleteClusterKeys(cluster)
   }
   try {
-    const runnerPorts: Array<number> = []
-    for (let i = 0; i < count; i++) runnerPorts.push(await freePort())
-    const outcomes = await Promise.allSettled(runnerPorts.map(async (runnerPort, i) => {
-      nodes[i] = await launch([
-        "--jwt-secret", jwtSecret,
-        "--node-id", `${label}-${i}`,
-        "--redis-url", redisUrl,
-        "--cluster", cluster,
-        "--runner-host", "127.0.0.1",
-        "--runner-port", String(runnerPort),
-        "--lock-expiration-ms", "2000",
-        ...args
-      ], started)
+    // Ports one after the other: two probes at once could be handed the same free port.
+    const flags: Array<ReadonlyArray<string>> = []
+    for (let i = 0; i < count; i++) flags.push(await clusterArgs(cluster, `${label}-${i}`))
+    const outcomes = await Promise.allSettled(flags.map(async (nodeFlags, i) => {
+      nodes[i] = await launch([...nodeFlags, ...args], started)
     }))
     const failed = outcomes.find((result) => result.status === "rejected")
     if (failed !== undefined) throw failed.reason

@@ -13,6 +13,7 @@ export interface Claims {
     readonly subscribe?: ReadonlyArray<string>
     readonly publish?: ReadonlyArray<string>
     readonly moderate?: ReadonlyArray<string>
+    readonly tz?: string
   }
   /** A jose duration for `exp`, relative to now: "10m" (the default), "-1h" (already expired). */
   readonly expiresIn?: string

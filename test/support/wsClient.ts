@@ -246,6 +246,26 @@ export const connectAs = async (
 ): Promise<{ readonly client: Client; readonly welcome: FrameOf<"welcome"> }> =>
   connectWithTicket(baseUrl, await ticketFor(baseUrl, claims), encoding)
 
+let lastRequestId = 0
+
+/** A request id no other request of this test process uses. */
+export const requestId = (): number => ++lastRequestId
+
+/** Sends the request built with a fresh id and returns its answer (`ack`, `reply` or `error` with that id). */
+export const request = (
+  client: Client,
+  frame: (id: number) => ClientFrame,
+  timeoutMs = 20_000
+): Promise<FrameOf<"ack" | "reply" | "error">> => {
+  const id = requestId()
+  client.send(frame(id))
+  return client.answer(id, timeoutMs)
+}
+
+/** `request` of an `rpc` frame. */
+export const rpc = (client: Client, method: string, params: unknown): Promise<FrameOf<"ack" | "reply" | "error">> =>
+  request(client, (id) => ({ type: "rpc", id, method, params }))
+
 /** Closes every client given (ignoring those already closed) and waits until they are. */
 export const closeAll = async (clients: ReadonlyArray<Client>): Promise<void> => {
   for (const client of clients) {

@@ -8,7 +8,9 @@
  * - `sub` (required): the user id, 1-200 characters.
  * - `exp` (optional): kept as `expiresAt` (ms) so the connection can be ended
  *   when the token would have expired.
- * - `weft` (optional): `{ device?: string, subscribe?: string[], publish?: string[] }`.
+ * - `weft` (optional): `{ device?: string, subscribe?: string[], publish?: string[],
+ *   moderate?: string[], tz?: string }`; `tz` is the user's IANA time zone, which
+ *   notifications use for local delivery times and quiet hours.
  *   Without `subscribe` the client may subscribe to `user:{user}` only; without
  *   `publish` it may publish nowhere. `user:{user}` is always added to
  *   `subscribe`: a client can always hear what is sent to its own user.
@@ -32,6 +34,22 @@ export const Device = Schema.String.pipe(
   Schema.maxLength(200, { message: () => "a device id: at most 200 characters" })
 )
 
+/** An IANA time zone name (`Europe/Paris`); fixed offsets have no daylight-saving rules and are refused. */
+export const TimeZone = Schema.String.pipe(
+  Schema.maxLength(64),
+  Schema.filter((zone) => isTimeZone(zone) || `not an IANA time zone: ${JSON.stringify(zone)}`)
+)
+
+function isTimeZone(zone: string): boolean {
+  if (/^[+-]/.test(zone)) return false
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A channel permission pattern (the protocol's syntax: channel characters, `*`, `{user}`). */
 export const Pattern = Channel.Pattern
 
@@ -54,7 +72,9 @@ export class Grant extends Schema.Class<Grant>("Grant")({
   /** Patterns of channels the client moderates (deletes others' messages, configures rooms). */
   moderate: Schema.optionalWith(Patterns, { default: () => [] }),
   /** The JWT `exp` in ms since the epoch, when the token had one. */
-  expiresAt: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), { exact: true })
+  expiresAt: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), { exact: true }),
+  /** The `weft.tz` claim: the user's time zone. */
+  timeZone: Schema.optionalWith(TimeZone, { exact: true })
 }) {}
 
 /**
@@ -66,7 +86,8 @@ export const WeftClaim = Schema.Struct({
   subscribe: Schema.optionalWith(Patterns, { exact: true }),
   publish: Schema.optionalWith(Patterns, { exact: true }),
   /** Channels the user moderates: delete others' messages, configure the room. */
-  moderate: Schema.optionalWith(Patterns, { exact: true })
+  moderate: Schema.optionalWith(Patterns, { exact: true }),
+  tz: Schema.optionalWith(TimeZone, { exact: true })
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 
 /** The claims a grant is made from; a JWT carries many others, which are ignored. */
@@ -89,6 +110,7 @@ export const fromClaims = (payload: unknown): Effect.Effect<Grant, ParseResult.P
       subscribe: subscribe.includes(ownUserChannel) ? subscribe : [ownUserChannel, ...subscribe],
       publish: claims.weft?.publish ?? [],
       moderate: claims.weft?.moderate ?? [],
-      ...(claims.exp === undefined ? {} : { expiresAt: Math.floor(claims.exp * 1000) })
+      ...(claims.exp === undefined ? {} : { expiresAt: Math.floor(claims.exp * 1000) }),
+      ...(claims.weft?.tz === undefined ? {} : { timeZone: claims.weft.tz })
     })
   })

@@ -246,6 +246,17 @@ describe("grants from the weft claim", () => {
       expect(onlyPublish.publish).toEqual(["chat:*"])
     }))
 
+  it.effect("takes the user's time zone from weft.tz, refusing fixed offsets and unknown zones", () =>
+    Effect.gen(function*() {
+      const grant = yield* verify({ sub: "dan", weft: { tz: "Europe/Paris" } })
+      expect(grant.timeZone).toBe("Europe/Paris")
+      expect((yield* verify({ sub: "dan" })).timeZone).toBeUndefined()
+      for (const tz of ["+02:00", "Mars/Base", "", 5]) {
+        const refused = yield* Effect.flip(verify({ sub: "dan", weft: { tz } }))
+        expect(refused.reason).toBe("claims")
+      }
+    }))
+
   it.effect("ignores claims it does not know outside weft, and keeps a fractional exp in whole ms", () =>
     Effect.gen(function*() {
       const exp = nowSeconds() + 100.5

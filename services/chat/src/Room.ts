@@ -10,6 +10,7 @@
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
+import { Fanout } from "@weft/gateway"
 import { Codec, type Frame } from "@weft/protocol"
 import { Duration, Effect, Schedule, Schema } from "effect"
 import * as MembersStore from "./Members.ts"
@@ -88,6 +89,8 @@ export const Room = Entity.make("room", [
   Rpc.make("Pins", { success: Schema.Array(Pin) }),
   Rpc.make("Configure", { payload: { from: Schema.String, readOnly: Schema.Boolean }, success: Accepted, error: RoomRefused }),
   Rpc.make("Typing", { payload: { from: Schema.String, device: Schema.optional(Schema.String) } }),
+  /** A service's notification to everyone in the room now: ephemeral, like typing (never stored). */
+  Rpc.make("Announce", { payload: { from: Schema.String, type: Schema.String, data: Schema.Unknown } }),
   Rpc.make("History", {
     payload: {
       before: Schema.optional(Schema.Number),
@@ -210,7 +213,7 @@ export const layer = (options: RoomOptions = {}) =>
       }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
 
       const publish = (topicChannel: string, frame: typeof Frame.Message.Type) =>
-        topics.publish(`ch:${topicChannel}`, Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
+        topics.publish(Fanout.clusterTopic(topicChannel), Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
           // Stored events are in the history already; subscribers see the gap in offsets and recover.
           Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`))
         )
@@ -393,6 +396,16 @@ export const layer = (options: RoomOptions = {}) =>
               type: "message",
               channel,
               data: { kind: "typing", ...(payload.device === undefined ? {} : { device: payload.device }) },
+              from: payload.from,
+              at: clock.unsafeCurrentTimeMillis()
+            })
+          ),
+        Announce: ({ payload }) =>
+          Effect.clockWith((clock) =>
+            publish(channel, {
+              type: "message",
+              channel,
+              data: { kind: "notification", type: payload.type, data: payload.data },
               from: payload.from,
               at: clock.unsafeCurrentTimeMillis()
             })

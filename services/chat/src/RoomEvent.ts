@@ -56,6 +56,9 @@ export type StoredRoomEvent = typeof StoredRoomEvent.Type
 /** Someone is typing: ephemeral, never stored, no position. */
 export const Typing = Schema.Struct({ kind: Schema.Literal("typing"), device: Schema.optional(Schema.String) })
 
+/** A service's notification to the room (`notify.toRoom`): ephemeral, never stored, no position; `from` is the service. */
+export const Announced = Schema.Struct({ kind: Schema.Literal("notification"), type: Schema.String, data: Schema.Unknown })
+
 /** On `presence:room:<id>`: a user's first device joined, or last device left. */
 export const PresenceChanged = Schema.Struct({
   kind: Schema.Literal("join", "leave"),

@@ -45,7 +45,8 @@ export interface CatchUp {
   readonly messages: ReadonlyArray<typeof Frame.Message.Type>
 }
 
-const clusterTopic = (channel: string): string => `ch:${channel}`
+/** The cluster topic a channel's messages travel on between nodes. */
+export const clusterTopic = (channel: string): string => `ch:${channel}`
 /** Bun topics, one per encoding: a socket subscribes to the one of its protocol. */
 export const bunTopic = (channel: string, encoding: Codec.Encoding): string => `${encoding === "msgpack" ? "m" : "j"}:${channel}`
 

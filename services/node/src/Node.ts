@@ -4,14 +4,16 @@
  * drains the actors and exits.
  */
 import { ActorSystem } from "@weft/actor"
+import { Idempotency, Server as ApiServer, ServiceAuth } from "@weft/api/server"
 import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
-import { ClusterNode, Directory, MemoryHistory, RedisHistory } from "@weft/cluster"
+import { ClusterNode, Directory, MemoryHistory, NodeStats, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
 import * as Notification from "@weft/notification"
-import { type Context, Layer, Logger, LogLevel } from "effect"
+import { type Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Health from "./Health.ts"
 import * as HttpServer from "./HttpServer.ts"
+import * as Stats from "./Stats.ts"
 import { type NodeConfig, NodeConfigService, type Role } from "./NodeConfig.ts"
 
 const logLevels = {
@@ -59,9 +61,10 @@ export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
 })
 
 /**
- * Cluster membership and the stores: with Redis, tickets and room history live there (any
- * node redeems any node's ticket; a room's history survives its node) on the node's one
- * Redis connection; alone, everything is in memory.
+ * Cluster membership and the stores: with Redis, tickets, room history, inboxes, scheduled
+ * notifications and idempotency keys live there (any node redeems any node's ticket; a room's
+ * history survives its node; a scheduled notification survives the node that accepted it) on the
+ * node's one Redis connection; alone, everything is in memory.
  */
 const membership = (config: NodeConfig) => {
   const cluster = clusterConfig(config)
@@ -72,6 +75,9 @@ const membership = (config: NodeConfig) => {
     const directory = <I>(tag: Context.Tag<I, Directory.DirectoryService>) => Layer.sync(tag, Directory.makeMemory)
     return Layer.mergeAll(
       Auth.Tickets.layerMemory({ ttlSeconds }),
+      NodeStats.layerMemory(Stats.staleAfterMs),
+      Idempotency.layerMemory(),
+      Notification.MemoryScheduler.layer(),
       MemoryHistory.layer(limits),
       Layer.effect(Notification.Inbox, MemoryHistory.make(inboxLimits)),
       Chat.Members.layerMemory,
@@ -84,6 +90,9 @@ const membership = (config: NodeConfig) => {
     Layer.scoped(tag, Directory.makeRedis({ cluster: config.cluster, namespace: "user", name, ttlMs }))
   return Layer.mergeAll(
     Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
+    NodeStats.layerRedis({ cluster: config.cluster, staleAfterMs: Stats.staleAfterMs }),
+    Idempotency.layerRedis({ cluster: config.cluster }),
+    Notification.RedisScheduler.layer({ cluster: config.cluster }),
     RedisHistory.layer({ cluster: config.cluster, ...limits }),
     Layer.effect(Notification.Inbox, RedisHistory.make({ cluster: config.cluster, namespace: "inbox", ...inboxLimits })),
     Chat.Members.layerRedis({ cluster: config.cluster, ttlMs: config.historyMaxAgeMs }),
@@ -96,6 +105,21 @@ const membership = (config: NodeConfig) => {
 
 const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(role)
 
+/** The service API at `/rpc`, over HTTP and WebSocket, for the services named in `--service-keys`. */
+const serviceApi = (config: NodeConfig) =>
+  Layer.mergeAll(
+    HttpServer.NodeRoutes.use(ApiServer.routes),
+    HttpServer.webSocketEndpoint(ApiServer.makeWebSocketEndpoint())
+  ).pipe(
+    Layer.provide(Notification.serviceApi),
+    Layer.provide(Layer.unwrapEffect(
+      Effect.map(
+        config.serviceKeys === undefined ? Effect.succeed([]) : ServiceAuth.parseCredentials(Redacted.value(config.serviceKeys)),
+        ServiceAuth.layer
+      )
+    ))
+  )
+
 /** The entities, routes and services of the roles this node runs. */
 const roles = (config: NodeConfig) => {
   const when = <A, E, R>(role: Role, layer: Layer.Layer<A, E, R>) => (has(config, role) ? [layer] : [])
@@ -105,21 +129,21 @@ const roles = (config: NodeConfig) => {
   ]
   // The gateway redeems tickets (the store); issuing them (the auth role) also needs a JWT verifier.
   // The gateway's protocol extensions call the entities wherever they live.
-  const services = when(
-    "gateway",
-    Layer.mergeAll(
-      Chat.gatewayExtension,
-      Notification.gatewayExtension({ maxConnectionsPerUser: config.maxConnectionsPerUser })
-    ).pipe(
-      Layer.provideMerge(Gateway.layer),
-      Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
-      Layer.provide(Auth.layerAuth)
-    )
+  const gateway = Layer.mergeAll(
+    Chat.gatewayExtension,
+    Notification.gatewayExtension({ maxConnectionsPerUser: config.maxConnectionsPerUser })
+  ).pipe(
+    Layer.provideMerge(Gateway.layer),
+    Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
+    Layer.provide(Auth.layerAuth)
   )
+  // Scheduled notifications are delivered by every notification node (each item by one of them).
+  const services = [...when("gateway", gateway), ...when("notification", Notification.ScheduledDelivery.runner)]
   const routes = [
     Health.routes,
     HttpServer.NodeRoutes.use(Chat.routes),
-    ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(Auth.Jwt.layerConfig(config))))
+    ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(Auth.Jwt.layerConfig(config)))),
+    ...when("notification", serviceApi(config))
   ]
   return {
     entities: Layer.mergeAll(Layer.empty, ...entities),
@@ -133,7 +157,7 @@ export const layer = (config: NodeConfig) => {
   const configLayer = Layer.succeed(NodeConfigService, config)
   const actors = ActorSystem.layer({ name: config.nodeId, shutdownDeadline: `${config.shutdownDeadlineMs} millis` })
   const { entities, services, routes } = roles(config)
-  return HttpServer.layer(routes).pipe(
+  return Layer.merge(HttpServer.layer(routes), Stats.reporter).pipe(
     Layer.provideMerge(services),
     Layer.provideMerge(entities),
     Layer.provideMerge(membership(config)),

@@ -93,6 +93,11 @@ const keys = {
     env: "WEFT_INBOX_MAX_AGE_MS",
     doc: "notifications older than this leave the inbox"
   },
+  serviceKeys: {
+    flag: "service-keys",
+    env: "WEFT_SERVICE_KEYS",
+    doc: "service API credentials, `service=key,...` (keys 32+ characters; unset: /rpc refuses every call)"
+  },
   roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" }
 } as const satisfies Record<string, Key>
 
@@ -133,6 +138,7 @@ export const NodeConfigSchema = Schema.Struct({
   historyMaxAgeMs: Schema.optionalWith(Millis, { default: () => 86_400_000 }),
   inboxMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(10_000)), { default: () => 200 }),
   inboxMaxAgeMs: Schema.optionalWith(Millis, { default: () => 30 * 86_400_000 }),
+  serviceKeys: Schema.optional(Schema.Redacted(Schema.String)),
   roles: Schema.optionalWith(
     CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
     { default: () => [...allRoles] }

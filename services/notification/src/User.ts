@@ -10,7 +10,7 @@
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { ActorMail, ClusterTopics, Directory, Entities, History, NodeLeases } from "@weft/cluster"
-import { Connection as ConnectionActor, Push } from "@weft/gateway"
+import { Connection as ConnectionActor, Fanout, Push } from "@weft/gateway"
 import { Codec, type Frame } from "@weft/protocol"
 import { Context, Duration, Effect, Schedule, Schema } from "effect"
 
@@ -58,14 +58,20 @@ export class UserRefused extends Schema.TaggedError<UserRefused>()("UserRefused"
 }) {}
 
 export const User = Entity.make("user", [
-  /** Registers a connection unless the user already has `max` (then `accepted` is false). */
+  /**
+   * Registers a connection unless the user already has `max` (then `accepted` is false).
+   * `timeZone` (from the connection's JWT) becomes the user's time zone setting.
+   */
   Rpc.make("Attach", {
-    payload: { connection: Connection, max: Schema.optional(Schema.Number) },
+    payload: { connection: Connection, max: Schema.optional(Schema.Number), timeZone: Schema.optional(Schema.String) },
     success: Schema.Struct({ accepted: Schema.Boolean, connections: Schema.Number })
   }),
   Rpc.make("Detach", { payload: { conn: Schema.String }, success: Schema.Struct({ connections: Schema.Number }) }),
   Rpc.make("Connections", { success: Schema.Array(Connection) }),
-  /** Stores the notification in the inbox and sends it to every online device. `id` makes a repeat a no-op. */
+  /**
+   * Stores the notification in the inbox and sends it to every online device (`devices`: how
+   * many; connections without a device id count one each). `id` makes a repeat a no-op.
+   */
   Rpc.make("Notify", {
     payload: { id: Schema.String, type: Schema.String, data: Schema.Unknown, sender: Schema.String },
     success: Schema.Struct({ devices: Schema.Number, position: Position, duplicate: Schema.Boolean }),
@@ -152,7 +158,7 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
       const delivered = new Set<string>()
 
       const publish = (frame: typeof Frame.Message.Type) =>
-        topics.publish(`ch:${channel}`, Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
+        topics.publish(Fanout.clusterTopic(channel), Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
           // Stored notifications are in the inbox: a device that missed one gets it on resubscribe.
           Effect.catchAll((error) => Effect.logWarning(`user ${user}: fan-out failed: ${error.message}`))
         )
@@ -170,6 +176,19 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
         })
         return { head, entries, unread: entries.filter((entry) => !entry.read).length }
       }).pipe(Effect.mapError(unavailable))
+
+      const saveSettings = (next: Settings) =>
+        Effect.as(
+          Effect.zipRight(Effect.sync(() => void (settings = next)), persisted(settingsStore.put(user, "settings", encodeSettings(next)))),
+          next
+        )
+
+      const onlineDevices = () => {
+        let anonymous = 0
+        const named = new Set<string>()
+        for (const c of connections.values()) c.device === undefined ? anonymous++ : named.add(c.device)
+        return named.size + anonymous
+      }
 
       const sweep = Effect.gen(function*() {
         const nodes = Array.from(new Set(Array.from(connections.values(), (c) => c.node)))
@@ -201,6 +220,9 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
             if (!known && max !== undefined && connections.size >= max) return { accepted: false, connections: connections.size }
             connections.set(connection.conn, connection)
             if (!known) yield* persisted(connectionsStore.put(user, connection.conn, encodeConnection(connection)))
+            if (payload.timeZone !== undefined && payload.timeZone !== settings.timeZone) {
+              yield* saveSettings({ ...settings, timeZone: payload.timeZone })
+            }
             return { accepted: true, connections: connections.size }
           }),
         Detach: ({ payload }) =>
@@ -223,7 +245,7 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
             if (delivered.size > REMEMBERED_IDS) delivered.delete(delivered.values().next().value!)
             const position = { epoch: head.epoch, offset }
             yield* publish({ type: "message", channel, data: event, from: payload.sender, position, at })
-            return { devices: connections.size, position, duplicate: false }
+            return { devices: onlineDevices(), position, duplicate: false }
           }),
         Inbox: ({ payload }) =>
           Effect.map(readInbox, ({ head, entries, unread }) => {
@@ -272,13 +294,9 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
           }),
         GetSettings: () => Effect.succeed(settings),
         SetSettings: ({ payload }) =>
-          Effect.gen(function*() {
-            settings = {
-              timeZone: payload.timeZone ?? settings.timeZone,
-              quietHours: payload.quietHours === undefined ? settings.quietHours : payload.quietHours
-            }
-            yield* persisted(settingsStore.put(user, "settings", encodeSettings(settings)))
-            return settings
+          saveSettings({
+            timeZone: payload.timeZone ?? settings.timeZone,
+            quietHours: payload.quietHours === undefined ? settings.quietHours : payload.quietHours
           }),
         Tick: () => sweep
       })

@@ -30,7 +30,8 @@ export const layer = (options: Options) =>
         admit: ({ conn, node, grant }) =>
           users(grant.user).Attach({
             connection: new Connection({ conn, node, ...(grant.device === undefined ? {} : { device: grant.device }) }),
-            max: options.maxConnectionsPerUser
+            max: options.maxConnectionsPerUser,
+            ...(grant.timeZone === undefined ? {} : { timeZone: grant.timeZone })
           }).pipe(
             Entities.withTimeout(`user/${grant.user}`, "5 seconds"),
             Effect.map((attached) =>
@@ -53,7 +54,10 @@ export const layer = (options: Options) =>
             const user = channel.slice("user:".length)
             // Missed notifications: after `since` when resuming, else the unread ones ("waiting when they come back").
             const inbox = yield* call(user, users(user).Inbox({ limit: 1000, ...(since === undefined ? {} : { after: since.offset }) }))
-            const resumable = since === undefined || since.epoch === inbox.position.epoch
+            // Offsets are contiguous: every one after `since` must still be there (not trimmed from
+            // the inbox, not past its end, the same epoch), else recovery fails as for a room.
+            const resumable = since === undefined ||
+              (since.epoch === inbox.position.epoch && inbox.entries.length === inbox.position.offset - since.offset)
             const entries = resumable ? inbox.entries.filter((entry) => since !== undefined || !entry.read) : []
             return {
               position: inbox.position,

@@ -1,0 +1,37 @@
+/**
+ * This node's report in the cluster's stats (NodeStats), every two seconds:
+ * roles, readiness, live connections and actors by kind.
+ */
+import { ActorSystem } from "@weft/actor"
+import { ClusterNode, NodeStats } from "@weft/cluster"
+import { WebSocketGateway } from "@weft/gateway"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { NodeConfigService } from "./NodeConfig.ts"
+
+export const reportEvery = Duration.seconds(2)
+/** A report older than this is a node that stopped reporting. */
+export const staleAfterMs = 3 * Duration.toMillis(reportEvery)
+
+export const reporter = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const config = yield* NodeConfigService
+    const stats = yield* NodeStats.NodeStats
+    const status = yield* ClusterNode.ClusterStatus
+    const system = yield* ActorSystem
+    const gateway = yield* Effect.serviceOption(WebSocketGateway)
+    const report = Effect.gen(function*() {
+      const readiness = yield* status.readiness
+      const actors = yield* system.stats
+      const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+      yield* stats.report({
+        node: config.nodeId,
+        roles: config.roles,
+        ready: readiness.ready,
+        connections: Option.match(gateway, { onNone: () => 0, onSome: (ws) => ws.connections() }),
+        actors: actors.map((kind) => ({ kind: kind.kind, alive: kind.alive, mailboxDepth: kind.mailboxDepth })),
+        at
+      })
+    }).pipe(Effect.catchAll((error) => Effect.logDebug(`stats not reported: ${error.message}`)))
+    yield* Effect.forkScoped(Effect.repeat(report, Schedule.spaced(reportEvery)))
+  })
+)
