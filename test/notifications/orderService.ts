@@ -26,10 +26,11 @@ const invoke = (weft: WeftApiClient, call: string, payload: unknown): Effect.Eff
     ? (methods as Record<string, unknown>)[name]
     : undefined
   if (typeof method !== "function") return Effect.fail({ _tag: "UnknownCall", message: call })
-  // The generated methods validate their payload and throw a ParseError synchronously when it is wrong.
-  return Effect.flatMap(Effect.try({ try: (): unknown => method(payload), catch: (error) => error }), (result) =>
+  return Effect.suspend(() => {
+    const result: unknown = method(payload)
     // The client's methods return effects with no requirements.
-    Effect.isEffect(result) ? (result as Effect.Effect<unknown, unknown>) : Effect.fail({ _tag: "NotAnEffect", message: call }))
+    return Effect.isEffect(result) ? (result as Effect.Effect<unknown, unknown>) : Effect.fail({ _tag: "NotAnEffect", message: call })
+  })
 }
 
 const describe = (error: unknown) => {
@@ -54,6 +55,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   void Effect.runPromise(
     invoke(weft, call, payload).pipe(
       Effect.timeout("20 seconds"),
+      // A payload the client's schema refuses is a defect (a ParseError), not a failure: answer it too.
+      Effect.catchAllDefect((defect) => Effect.fail(defect)),
       Effect.either,
       Effect.map((result) => console.log(JSON.stringify(Either.isRight(result) ? { id, ok: result.right } : { id, error: describe(result.left) })))
     )

@@ -249,6 +249,28 @@ describe("the service API on a two-node cluster", () => {
     const history = ok(await service.call("rooms.history", { room: "support" }))
     expect(history).toMatchObject({ first: 1, last: 1, messages: [{ from: "helpdesk-bot", event: { kind: "message", body: { text: "How can I help?" } } }] })
 
+    // The other message operations, as the bot: each reaches the member as its room event.
+    const id = String(fieldOf(message, "id"))
+    const event = async (kind: string) => {
+      const frame = await member.next((f) => f.type === "message" && f.channel === "room:support" && fieldOf(f, "kind") === kind, 20_000)
+      return frame.type === "message" ? frame.data : undefined
+    }
+    const followUp = ok(await service.call("rooms.send", { room: "support", as: "helpdesk-bot", body: "Ticket opened", replyTo: id, thread: id }))
+    expect(await event("message")).toMatchObject({ replyTo: id, thread: id, body: "Ticket opened" })
+    expect(followUp).toMatchObject({ position: { offset: 2 } })
+    expect(ok(await service.call("rooms.edit", { room: "support", as: "helpdesk-bot", id, body: { text: "Hello!" } }))).toMatchObject({ position: { offset: 3 } })
+    expect(await event("edit")).toEqual({ kind: "edit", id, body: { text: "Hello!" } })
+    expect((await service.call("rooms.edit", { room: "support", as: "someone-else", id, body: "x" })).error).toMatchObject({ reason: "forbidden" })
+    ok(await service.call("rooms.pin", { room: "support", as: "helpdesk-bot", id, pinned: true }))
+    expect(await event("pin")).toEqual({ kind: "pin", id, by: "helpdesk-bot" })
+    expect(ok(await service.call("rooms.pins", { room: "support" }))).toMatchObject([{ id, by: "helpdesk-bot" }])
+    ok(await service.call("rooms.typing", { room: "support", as: "helpdesk-bot" }))
+    expect(await event("typing")).toEqual({ kind: "typing" })
+    const followUpId = Schema.decodeUnknownSync(Schema.Struct({ id: Schema.String }))(followUp).id
+    ok(await service.call("rooms.delete", { room: "support", as: "moderation-service", id: followUpId }))
+    expect(await event("delete")).toEqual({ kind: "delete", id: followUpId, by: "moderation-service" })
+    expect((await service.call("rooms.edit", { room: "support", as: "helpdesk-bot", id: "not an id", body: "x" })).error).toMatchObject({ tag: "ParseError" })
+
     expect(ok(await service.call("presence.room", { room: "support" }))).toEqual([{ user: "jo", devices: 1 }])
     expect(ok(await service.call("presence.user", { userId: "jo" }))).toEqual({ online: true, devices: ["phone"], connections: 1 })
     expect(ok(await service.call("presence.user", { userId: "nobody" }))).toEqual({ online: false, devices: [], connections: 0 })

@@ -84,8 +84,17 @@ export class ServiceAuth extends RpcMiddleware.Tag<ServiceAuth>()("@weft/api/Ser
 
 export const PresenceEntry = Schema.Struct({ user: UserId, devices: Schema.Number })
 
+/** Where a stored room event sits: the room's epoch and the event's offset in it. */
+export const Position = Schema.Struct({ epoch: Schema.String, offset: Schema.Number })
+
+/** A message id: `<epoch>-<offset>` of the event that created it. */
+export const MessageId = Schema.String.pipe(Schema.pattern(/^[a-z0-9]+-[1-9][0-9]*$/))
+
+/** A stored change to a room (edit, delete, pin): where it landed and when. */
+export const RoomChange = Schema.Struct({ position: Position, at: Schema.Number })
+
 export const HistoryMessage = Schema.Struct({
-  position: Schema.Struct({ epoch: Schema.String, offset: Schema.Number }),
+  position: Position,
   from: Schema.String,
   at: Schema.Number,
   event: Schema.Unknown
@@ -151,18 +160,42 @@ export class WeftApi extends RpcGroup.make(
     success: Schema.Struct({ epoch: Schema.String, first: Schema.Number, last: Schema.Number, messages: Schema.Array(HistoryMessage) }),
     error: ApiError
   }),
-  /** Posts as a system or bot user (`as`), like a member would. */
+  /**
+   * Posts as a system or bot user (`as`), like a member would (also in a read-only room):
+   * `replyTo` quotes a message, `thread` makes it a follow-up in that message's thread.
+   */
   Rpc.make("rooms.send", {
     payload: {
       room: RoomId,
       as: UserId,
       body: Schema.Unknown,
-      replyTo: Schema.optional(Schema.String),
+      replyTo: Schema.optional(MessageId),
+      thread: Schema.optional(MessageId),
       idempotencyKey: Schema.optional(IdempotencyKey)
     },
-    success: Schema.Struct({ id: Schema.String, position: Schema.Struct({ epoch: Schema.String, offset: Schema.Number }), at: Schema.Number }),
+    success: Schema.Struct({ id: MessageId, position: Position, at: Schema.Number }),
     error: ApiError
   }),
+  /** Replaces the body of a message `as` wrote (the author only); members get an `edit` event. */
+  Rpc.make("rooms.edit", {
+    payload: { room: RoomId, as: UserId, id: MessageId, body: Schema.Unknown },
+    success: RoomChange,
+    error: ApiError
+  }),
+  /** Deletes a message, leaving a tombstone; a service deletes like a moderator. */
+  Rpc.make("rooms.delete", { payload: { room: RoomId, as: UserId, id: MessageId }, success: RoomChange, error: ApiError }),
+  Rpc.make("rooms.pin", {
+    payload: { room: RoomId, as: UserId, id: MessageId, pinned: Schema.Boolean },
+    success: RoomChange,
+    error: ApiError
+  }),
+  Rpc.make("rooms.pins", {
+    payload: { room: RoomId },
+    success: Schema.Array(Schema.Struct({ id: MessageId, by: Schema.String, at: Schema.Number })),
+    error: ApiError
+  }),
+  /** `as` is typing: ephemeral, never stored. */
+  Rpc.make("rooms.typing", { payload: { room: RoomId, as: UserId }, error: ApiError }),
   /** A user's time zone and quiet hours (also settable from the user's JWT, claim `weft.tz`). */
   Rpc.make("users.settings", {
     payload: {

@@ -52,7 +52,12 @@ export const StubHandlers: Layer.Layer<Handlers> = WeftApi.toLayer({
   "presence.room": () => Effect.succeed([{ user: "alice", devices: 2 }]),
   "presence.user": ({ userId }) => Effect.succeed({ online: userId === "alice", devices: ["phone"], connections: 1 }),
   "rooms.history": () => Effect.succeed({ epoch: "e1", first: 1, last: 1, messages: [] }),
-  "rooms.send": ({ room }) => Effect.succeed({ id: `m-${room}`, position: { epoch: "e1", offset: 1 }, at: 1 }),
+  "rooms.send": ({ room }) => Effect.succeed({ id: `${room.length}-1`, position: { epoch: String(room.length), offset: 1 }, at: 1 }),
+  "rooms.edit": () => Effect.succeed({ position: { epoch: "e1", offset: 2 }, at: 2 }),
+  "rooms.delete": () => Effect.succeed({ position: { epoch: "e1", offset: 3 }, at: 3 }),
+  "rooms.pin": ({ pinned }) => Effect.succeed({ position: { epoch: "e1", offset: pinned ? 4 : 5 }, at: 4 }),
+  "rooms.pins": () => Effect.succeed([{ id: "e1-1", by: "bot", at: 4 }]),
+  "rooms.typing": () => Effect.void,
   "users.settings": ({ timeZone }) => Effect.succeed({ timeZone: timeZone ?? "UTC", quietHours: null }),
   "cluster.stats": () =>
     Effect.map(Caller, (caller) => ({

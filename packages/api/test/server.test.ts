@@ -103,6 +103,11 @@ describe.each(transports)("over %s", (transport) => {
         user: weft.presence.user({ userId: "alice" }),
         history: weft.rooms.history({ room: "general", limit: 10 }),
         send: weft.rooms.send({ room: "general", as: "bot", body: { text: "hi" } }),
+        edit: weft.rooms.edit({ room: "general", as: "bot", id: "e1-1", body: { text: "hi!" } }),
+        remove: weft.rooms.delete({ room: "general", as: "bot", id: "e1-1" }),
+        pin: weft.rooms.pin({ room: "general", as: "bot", id: "e1-1", pinned: true }),
+        pins: weft.rooms.pins({ room: "general" }),
+        typing: weft.rooms.typing({ room: "general", as: "bot" }),
         settings: weft.users.settings({ userId: "alice", timeZone: "Europe/Paris" }),
         stats: weft.cluster.stats()
       }, { concurrency: "unbounded" }))
@@ -112,7 +117,12 @@ describe.each(transports)("over %s", (transport) => {
       expect(answers.room).toEqual([{ user: "alice", devices: 2 }])
       expect(answers.user.online).toBe(true)
       expect(answers.history.epoch).toBe("e1")
-      expect(answers.send.id).toBe("m-general")
+      expect(answers.send.id).toBe("7-1")
+      expect(answers.edit.position.offset).toBe(2)
+      expect(answers.remove.position.offset).toBe(3)
+      expect(answers.pin.position.offset).toBe(4)
+      expect(answers.pins.map((pin) => pin.id)).toEqual(["e1-1"])
+      expect(answers.typing).toBeUndefined()
       expect(answers.settings).toEqual({ timeZone: "Europe/Paris", quietHours: null })
       expect(answers.stats.nodes[0]?.node).toBe("orders")
     }))

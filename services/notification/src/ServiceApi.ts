@@ -47,8 +47,10 @@ const invalid = (message: string) => new ApiError({ reason: "invalid", message }
 const decodeZone = Schema.decodeUnknownEither(LocalTime.TimeZoneId)
 const decodeQuietHours = Schema.decodeUnknownEither(Schema.NullOr(LocalTime.QuietHours))
 const utc = Either.getOrThrow(decodeZone("UTC"))
-const isMessageId = Schema.is(RoomEvent.MessageId)
 const Sent = Schema.Struct({ id: Schema.String, position: Position, at: Schema.Number })
+
+/** A stored room change as the API states it. */
+const change = (accepted: { readonly position: Position; readonly at: number }) => ({ position: accepted.position, at: accepted.at })
 
 export const layer = WeftApi.toLayer(
   Effect.gen(function*() {
@@ -185,12 +187,17 @@ export const layer = WeftApi.toLayer(
       "rooms.send": (payload) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          const { replyTo } = payload
-          if (replyTo !== undefined && !isMessageId(replyTo)) return yield* invalid(`replyTo is not a message id: ${JSON.stringify(replyTo)}`)
+          const { replyTo, thread } = payload
           const send = call(
             `room/${payload.room}`,
             // A service is trusted like a moderator: it may post in a read-only (announcement) room.
-            rooms(payload.room).Send({ from: payload.as, body: payload.body, moderator: true, ...(replyTo === undefined ? {} : { replyTo }) })
+            rooms(payload.room).Send({
+              from: payload.as,
+              body: payload.body,
+              moderator: true,
+              ...(replyTo === undefined ? {} : { replyTo }),
+              ...(thread === undefined ? {} : { thread })
+            })
           ).pipe(Effect.map((accepted) => ({
             id: accepted.id ?? RoomEvent.idOf(accepted.position.epoch, accepted.position.offset),
             position: accepted.position,
@@ -199,6 +206,17 @@ export const layer = WeftApi.toLayer(
           const result = yield* once(caller.service, payload.idempotencyKey, Sent, () => send)
           return result.value
         }),
+
+      "rooms.edit": ({ as, body, id, room }) => call(`room/${room}`, rooms(room).Edit({ from: as, id, body })).pipe(Effect.map(change)),
+
+      "rooms.delete": ({ as, id, room }) =>
+        call(`room/${room}`, rooms(room).Delete({ from: as, id, moderator: true })).pipe(Effect.map(change)),
+
+      "rooms.pin": ({ as, id, pinned, room }) => call(`room/${room}`, rooms(room).Pin({ from: as, id, pinned })).pipe(Effect.map(change)),
+
+      "rooms.pins": ({ room }) => call(`room/${room}`, rooms(room).Pins()),
+
+      "rooms.typing": ({ as, room }) => call(`room/${room}`, rooms(room).Typing({ from: as })),
 
       "users.settings": ({ quietHours, timeZone, userId }) =>
         Effect.gen(function*() {
