@@ -130,6 +130,13 @@ describe("subscription bookkeeping", () => {
     expectAck(await subscribe(client, "topic:dup"))
   })
 
+  it("`broadcast` is every connection's already: subscribing gets 2002 and unsubscribing 2001, so no client can leave it", async () => {
+    const client = await open({ sub: "frank", weft: { subscribe: ["*"], publish: [] } })
+    expectError(await subscribe(client, "broadcast"), 2002, "already_subscribed")
+    expectError(await unsubscribe(client, "broadcast"), 2001, "not_subscribed")
+    expect(client.socket.readyState).toBe(client.socket.OPEN)
+  })
+
   it("an invalid channel name is refused with its documented code, not as forbidden", async () => {
     const client = await open({ sub: "ivan", weft: { subscribe: ["*"], publish: ["*"] } })
     for (const channel of ["room general", "", "x".repeat(201), "room#1", "topic:é", "topic:*"]) {

@@ -5,7 +5,9 @@
  * position, never hands the app a message twice, queues publishes made while
  * disconnected (bounded), matches requests to answers with timeouts, and
  * pings to notice a dead connection. Frames are encoded and decoded with
- * `@weft/protocol`'s codec.
+ * `@weft/protocol`'s codec. Messages that carry presence, notifications and
+ * signals also become typed events (`MessageEvents.ts`); `rooms`,
+ * `notifications` and `signal` are typed helpers over `rpc`.
  *
  * Plain promises and events, no Effect: the browser bundle stays small (see
  * the README for its size).
@@ -15,9 +17,12 @@ import { backoffDelay, defaultBackoff, goodbyeDelay } from "./Backoff.ts"
 import { Emitter, type Listener } from "./Emitter.ts"
 import type { ChannelMessage, ConnectionInfo, ConnectionState, GoodbyeAdvice, StateEvent, WeftEvents } from "./Events.ts"
 import { browserHints, type Hint, type HintSource } from "./Hints.ts"
+import { arrivesUnsubscribed, typedEventOf } from "./MessageEvents.ts"
 import { isAfter, type Position } from "./Position.ts"
+import { roomMethods, type RoomMethods } from "./RoomMethods.ts"
 import { globalWebSocket, OPEN, payloadOf, type WebSocketConstructor, type WebSocketLike } from "./Socket.ts"
 import type { GetTicket } from "./Ticket.ts"
+import { notificationMethods, type NotificationMethods, type SendSignal, sendSignal } from "./UserMethods.ts"
 import { clientError, describeError, localCatalogueError, WeftError, type WeftErrorDetails } from "./WeftError.ts"
 
 // ---------------------------------------------------------------------------
@@ -159,6 +164,12 @@ export interface WeftClient {
   readonly publish: (channel: string, data: unknown, options?: RequestOptions) => Promise<PublishAck>
   /** Resolves with the method's result. While not connected the call waits in the offline queue. */
   readonly rpc: (method: string, params?: unknown, options?: RequestOptions) => Promise<unknown>
+  /** Typed helpers over `rpc` for the room methods (`room.send`, `room.history`...); `room` is the id, without `room:`. */
+  readonly rooms: RoomMethods
+  /** Typed helpers over `rpc` for the user's inbox (`notifications.list`, `notifications.read`). */
+  readonly notifications: NotificationMethods
+  /** `signal.send`: `data` to `user`'s connected devices (or one `device`); resolves with how many got it. */
+  readonly signal: SendSignal
   readonly on: <K extends keyof WeftEvents>(type: K, listener: Listener<WeftEvents[K]>) => () => void
   readonly off: <K extends keyof WeftEvents>(type: K, listener: Listener<WeftEvents[K]>) => void
   /** Closes for good: rejects whatever is pending with `closed`. Resolves once the socket closed (at most 1 s). */
@@ -460,7 +471,8 @@ export const createClient = (options: ClientOptions): WeftClient => {
     }
     signal?.addEventListener("abort", onAbort)
     const conn = current
-    if (state === "connected" && conn !== undefined && conn.info !== undefined) {
+    // After a goodbye the connection is closing: the request waits for the next one (protocol §7.2).
+    if (state === "connected" && conn !== undefined && conn.info !== undefined && conn.goodbye === undefined) {
       const id = sendRequest(conn, build, timeoutMs, details, settle.resolve, settle.reject)
       if (id !== undefined) item.onSent(conn, id)
       return promise
@@ -642,11 +654,13 @@ export const createClient = (options: ClientOptions): WeftClient => {
     }
   }
 
-  const deliver = (message: Extract<ServerFrame, { readonly type: "message" }>) => {
-    const entry = channels.get(message.channel)
-    if (entry === undefined) return
-    if (!isAfter(message.position, entry.last)) return
-    if (message.position !== undefined) entry.last = message.position
+  /**
+   * Hands a message to its channel's handlers, the `message` event and its
+   * typed event, if any (`MessageEvents.ts`). Without a subscription only
+   * what the protocol sends anyway (broadcasts, signals to `user`) gets
+   * through; the rest is a late arrival after an unsubscribe.
+   */
+  const deliver = (message: Extract<ServerFrame, { readonly type: "message" }>, user: string) => {
     const delivered: ChannelMessage = {
       channel: message.channel,
       data: message.data,
@@ -654,14 +668,36 @@ export const createClient = (options: ClientOptions): WeftClient => {
       ...(message.position === undefined ? {} : { position: message.position }),
       at: message.at
     }
-    for (const { handler } of Array.from(entry.handlers)) {
-      try {
-        handler(delivered)
-      } catch (cause) {
-        emitError(clientError("handler_error", `a handler of ${message.channel} threw: ${describeError(cause)}`, { channel: message.channel, cause }))
+    const entry = channels.get(message.channel)
+    if (entry === undefined) {
+      if (!arrivesUnsubscribed(delivered, user)) return
+    } else {
+      if (!isAfter(message.position, entry.last)) return
+      if (message.position !== undefined) entry.last = message.position
+      for (const { handler } of Array.from(entry.handlers)) {
+        try {
+          handler(delivered)
+        } catch (cause) {
+          emitError(clientError("handler_error", `a handler of ${message.channel} threw: ${describeError(cause)}`, { channel: message.channel, cause }))
+        }
       }
     }
     events.emit("message", delivered)
+    const typed = typedEventOf(delivered, user)
+    switch (typed?.type) {
+      case undefined:
+        return
+      case "presence":
+        return events.emit("presence", typed.event)
+      case "notification":
+        return events.emit("notification", typed.event)
+      case "read":
+        return events.emit("read", typed.event)
+      case "signal":
+        return events.emit("signal", typed.event)
+      case "malformed":
+        return emitError(clientError("protocol_error", typed.reason, { channel: message.channel }))
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -892,7 +928,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
       }
       case "message":
         if (conn.info === undefined) return
-        return deliver(frame)
+        return deliver(frame, conn.info.user)
       case "ping":
         return sendRaw(conn, encode(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id }, {}))
       case "pong":
@@ -1057,6 +1093,9 @@ export const createClient = (options: ClientOptions): WeftClient => {
     subscribe,
     publish,
     rpc,
+    rooms: roomMethods(rpc),
+    notifications: notificationMethods(rpc),
+    signal: sendSignal(rpc),
     on: (type, listener) => events.on(type, listener),
     off: (type, listener) => events.off(type, listener),
     close

@@ -1,8 +1,14 @@
 /**
  * What the client tells the app, as a typed event map. `client.on(type,
- * listener)` is typed from `WeftEvents`; later server features (presence
- * join/leave, notifications) add keys here without changing anything else.
- * The interface is exported, so declaration merging can extend it too.
+ * listener)` is typed from `WeftEvents`; later server features add keys here
+ * without changing anything else. The interface is exported, so declaration
+ * merging can extend it too.
+ *
+ * Besides the connection's own events, some channel messages also arrive as
+ * typed events (docs/protocol.md sections 11 and 12): `presence` (join and
+ * leave on `presence:room:<id>`), `notification` (a service's, on
+ * `user:<me>`, `room:<id>` or `broadcast`), `read` and `signal` (on
+ * `user:<me>`). `MessageEvents.ts` reads them from messages.
  */
 import type { Position } from "./Position.ts"
 import type { WeftError } from "./WeftError.ts"
@@ -104,6 +110,78 @@ export interface SubscribedEvent {
   readonly recovery?: "ok" | "failed"
 }
 
+/** On `presence:room:<id>`: a user's first connection joined the room, or their last one left. */
+export interface PresenceEvent {
+  /** The room's id (without `room:`). */
+  readonly room: string
+  readonly kind: "join" | "leave"
+  readonly user: string
+  /** How many connections the user has in the room now (0 after a `leave`). */
+  readonly devices: number
+  /** When the server sent it, ms since 1970-01-01 UTC. */
+  readonly at: number
+}
+
+/** A service's notification to this user (`notify.toUser`): stored in the user's inbox, with a position. */
+export interface UserNotificationEvent {
+  readonly scope: "user"
+  /** The notification's id in the inbox: mark it read with `client.notifications.read([id])`. */
+  readonly id: string
+  /** The application's category, e.g. `order.completed`. */
+  readonly type: string
+  /** The notification's content, as the service sent it. */
+  readonly data: unknown
+  /** The service that sent it. */
+  readonly sender: string
+  /** Where it sits in the user's inbox. */
+  readonly position: Position
+  readonly at: number
+}
+
+/** A service's notification to everyone in a room now (`notify.toRoom`): not stored. */
+export interface RoomNotificationEvent {
+  readonly scope: "room"
+  /** The room's id (without `room:`). */
+  readonly room: string
+  readonly type: string
+  readonly data: unknown
+  /** The service that sent it (the frame's `from`), when the server said. */
+  readonly sender?: string
+  readonly at: number
+}
+
+/** A service's notification to every connection (`notify.broadcast`, on the `broadcast` channel): not stored. */
+export interface BroadcastNotificationEvent {
+  readonly scope: "broadcast"
+  readonly type: string
+  readonly data: unknown
+  /** The service that sent it (the frame's `from`), when the server said. */
+  readonly sender?: string
+  readonly at: number
+}
+
+/** A service's notification; `scope` says to whom it was sent. */
+export type NotificationEvent = UserNotificationEvent | RoomNotificationEvent | BroadcastNotificationEvent
+
+/** On `user:<me>`: notifications were marked read (by any device of the user). */
+export interface ReadEvent {
+  /** The ids marked read. */
+  readonly ids: ReadonlyArray<string>
+  /** The user's unread count now, for the badge. */
+  readonly unread: number
+  readonly at: number
+}
+
+/** On `user:<me>`: a direct message from another user (`signal.send`), e.g. a WebRTC offer. Live only, never stored. */
+export interface SignalEvent {
+  /** The sending user. */
+  readonly from: string
+  /** The sending user's device, when it has one. */
+  readonly fromDevice?: string
+  readonly data: unknown
+  readonly at: number
+}
+
 export interface WeftEvents {
   /** Every change of `client.state`. */
   state: StateEvent
@@ -111,7 +189,11 @@ export interface WeftEvents {
   connected: ConnectedEvent
   /** A connection (or an attempt) ended. */
   disconnected: DisconnectedEvent
-  /** Every message delivered to subscription handlers (after de-duplication). */
+  /**
+   * Every message delivered to subscription handlers (after de-duplication),
+   * and those that arrive without a subscription: `broadcast` messages and
+   * signals on `user:<me>`.
+   */
   message: ChannelMessage
   /** The server acknowledged a subscription, new or restored. */
   subscribed: SubscribedEvent
@@ -120,7 +202,16 @@ export interface WeftEvents {
   /**
    * Errors with no promise to reject: a failed ticket or attempt, a restored
    * subscription the server refused, an `error` frame without an id, an
-   * undecodable frame, a listener that threw.
+   * undecodable frame, a message whose event has the wrong shape for its
+   * kind, a listener that threw.
    */
   error: WeftError
+  /** A user joined or left a room whose `presence:room:<id>` channel is subscribed. */
+  presence: PresenceEvent
+  /** A service's notification: to this user (`user:<me>`), to a subscribed room, or to everyone (`broadcast`). */
+  notification: NotificationEvent
+  /** Notifications of this user were marked read. */
+  read: ReadEvent
+  /** Another user's signal to this user (arrives whether or not `user:<me>` is subscribed). */
+  signal: SignalEvent
 }

@@ -22,23 +22,52 @@ export type {
   WeftClient
 } from "./Client.ts"
 export type {
+  BroadcastNotificationEvent,
   ChannelMessage,
   ConnectedEvent,
   ConnectionInfo,
   ConnectionState,
   DisconnectedEvent,
   GoodbyeAdvice,
+  NotificationEvent,
+  PresenceEvent,
+  ReadEvent,
+  RoomNotificationEvent,
+  SignalEvent,
   StateEvent,
   SubscribedEvent,
+  UserNotificationEvent,
   WeftEvents
 } from "./Events.ts"
 export type { Listener } from "./Emitter.ts"
 export { browserHints } from "./Hints.ts"
 export type { Hint, HintSource } from "./Hints.ts"
+export { broadcastChannel } from "./MessageEvents.ts"
 export { isAfter } from "./Position.ts"
 export type { Position } from "./Position.ts"
+export type {
+  HistoryOptions,
+  RoomAccepted,
+  RoomHistory,
+  RoomMember,
+  RoomMethods,
+  RoomPin,
+  RoomSent,
+  RoomSettings,
+  Rpc,
+  SendOptions
+} from "./RoomMethods.ts"
 export type { WebSocketConstructor, WebSocketLike } from "./Socket.ts"
 export { httpBaseOf, ticketFromJwt } from "./Ticket.ts"
 export type { GetTicket, TicketContext, TicketFromJwtOptions } from "./Ticket.ts"
+export type {
+  InboxEntry,
+  InboxNotification,
+  InboxPage,
+  ListOptions,
+  NotificationMethods,
+  SendSignal,
+  SignalOptions
+} from "./UserMethods.ts"
 export { categoryOf, ClientErrorCodes, isWeftError, ServerErrorCodes, WeftError } from "./WeftError.ts"
 export type { ClientErrorName, ServerErrorName, WeftErrorCategory, WeftErrorDetails, WeftErrorName } from "./WeftError.ts"

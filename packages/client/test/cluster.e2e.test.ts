@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningNode } from "../../../test/support/bunNode.ts"
-import { type ChannelMessage, isWeftError, type Position } from "../src/index.ts"
-import { eventually, nextEvent, sdkClient, startCluster, stopAll, wsUrlOf } from "./support/nodes.ts"
+import { isWeftError } from "../src/index.ts"
+import { eventually, nextEvent, type Received, roomMessages, sdkClient, startCluster, stopAll, wsUrlOf } from "./support/nodes.ts"
 
 let nodes: Array<RunningNode> = []
 beforeAll(async () => {
@@ -20,23 +20,6 @@ afterAll(stopAll)
 const weft = { subscribe: ["room:*", "feed:*"], publish: ["room:*", "feed:*"] }
 const unique = (name: string): string => `${name}-${Math.random().toString(36).slice(2, 8)}`
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-interface Received {
-  readonly body: unknown
-  readonly position: Position | undefined
-}
-
-/** A room's `message` events as (body, position); other room events (typing...) are left out. */
-const roomMessages = () => {
-  const received: Array<Received> = []
-  const handler = (message: ChannelMessage) => {
-    const data = message.data
-    if (typeof data === "object" && data !== null && "kind" in data && data.kind === "message" && "body" in data) {
-      received.push({ body: data.body, position: message.position })
-    }
-  }
-  return { received, handler }
-}
 
 /** Every position once, in order: one epoch, offsets strictly growing. */
 const expectOnceInOrder = (received: ReadonlyArray<Received>) => {

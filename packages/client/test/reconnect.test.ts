@@ -7,7 +7,7 @@
 import fc from "fast-check"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import { backoffDelay, browserHints, goodbyeDelay, type Hint, type HintSource, isWeftError } from "../src/index.ts"
-import { flush, scriptedRandom, welcomeFrame } from "./support/fakes.ts"
+import { flush, scriptedRandom, sentOfType, welcomeFrame } from "./support/fakes.ts"
 import { advance, harness } from "./support/harness.ts"
 
 describe("backoffDelay", () => {
@@ -142,6 +142,31 @@ describe("the client's reconnect schedule", () => {
     h.ws.last().serverClose(4002)
     await flush()
     expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", delayMs: 500 })
+  })
+
+  it("after a goodbye, new requests wait for the next connection; those already sent get their answers", async () => {
+    const h = harness({ reconnect: { baseMs: 100, capMs: 1000 } })
+    await h.connectNow()
+    const leaving = h.ws.last()
+    const before = h.client.publish("room:a", 1)
+    const [sent] = sentOfType(leaving, "publish")
+    leaving.receive({ type: "goodbye", reason: "draining", reconnect: true, after: 0 })
+    await flush()
+    const after = h.client.publish("room:a", 2)
+    await flush()
+    expect(sentOfType(leaving, "publish").map((frame) => frame.data)).toEqual([1])
+    leaving.receive({ type: "ack", id: sent!.id })
+    await expect(before).resolves.toEqual({})
+    leaving.serverClose(1001, "server shutting down")
+    await advance(h, 1000)
+    const next = h.ws.last()
+    expect(next).not.toBe(leaving)
+    next.accept()
+    await flush()
+    const [resent] = sentOfType(next, "publish")
+    expect(resent).toMatchObject({ channel: "room:a", data: 2 })
+    next.receive({ type: "ack", id: resent!.id })
+    await expect(after).resolves.toEqual({})
   })
 
   it("does not come back when the goodbye says not to", async () => {

@@ -17,6 +17,9 @@ import { Fanout } from "./Fanout.ts"
 import { GatewayConfigService } from "./GatewayConfig.ts"
 import { answer, Sockets, type Socket } from "./Sockets.ts"
 
+/** The channel every connection is on, for messages to everyone. */
+export const broadcastChannel = "broadcast"
+
 /** A decoded frame from the connection's own socket. */
 export class Inbound extends Schema.TaggedRequest<Inbound>()("Inbound", {
   payload: { frame: Frame.ClientFrame },
@@ -98,6 +101,9 @@ export const ConnectionLive = Actor.toLayer(
 
       const subscribe = (id: number, channel: string, since: Position | undefined): Effect.Effect<void> => {
         if (subscriptions.has(channel)) return fail(id, "already_subscribed", `already subscribed to ${channel}`)
+        // The gateway put the socket on it at open; a subscription of the connection's own could
+        // be unsubscribed, taking the socket off the topic for good.
+        if (channel === broadcastChannel) return fail(id, "already_subscribed", `every connection is on ${channel}`)
         if (subscriptions.size >= config.maxSubscriptions) {
           return fail(id, "too_many_subscriptions", `at most ${config.maxSubscriptions} subscriptions per connection`)
         }

@@ -16,6 +16,7 @@ import {
   type ClientOptions,
   createClient,
   type DisconnectedEvent,
+  type Position,
   type StateEvent,
   ticketFromJwt,
   type WeftClient,
@@ -75,17 +76,39 @@ export const stopAll = async (): Promise<void> => {
     node.kill("SIGCONT")
     node.kill("SIGKILL")
   }
-  if (clusters.length === 0) return
+  await removeClusterKeys(clusters.splice(0))
+}
+
+/** Deletes the Redis keys of the given clusters. */
+export const removeClusterKeys = async (names: ReadonlyArray<string>): Promise<void> => {
+  if (names.length === 0) return
   const redis = new IORedis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
     await redis.connect()
-    for (const cluster of clusters.splice(0)) {
+    for (const cluster of names) {
       const keys = await redis.keys(`weft:{${cluster}}:*`)
       if (keys.length > 0) await redis.del(...keys)
     }
   } finally {
     redis.disconnect()
   }
+}
+
+export interface Received {
+  readonly body: unknown
+  readonly position: Position | undefined
+}
+
+/** A room's `message` events as (body, position); other room events (typing...) are left out. */
+export const roomMessages = () => {
+  const received: Array<Received> = []
+  const handler = (message: ChannelMessage) => {
+    const data = message.data
+    if (typeof data === "object" && data !== null && "kind" in data && data.kind === "message" && "body" in data) {
+      received.push({ body: data.body, position: message.position })
+    }
+  }
+  return { received, handler }
 }
 
 export const wsUrlOf = (node: RunningNode): string => `${node.url().replace(/^http/, "ws")}/v1/ws`
