@@ -8,6 +8,18 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { keyPrefix, Redis } from "./Redis.ts"
 
+/** A histogram as counters: `buckets` are `[le, count of values <= le]`, finite bounds only; `count` includes the rest. */
+export const LatencyHistogram = Schema.Struct({
+  count: Schema.Number,
+  buckets: Schema.Array(Schema.Tuple(Schema.Number, Schema.Number))
+})
+
+/** A node's active rooms: `active` counts them all, `top` lists the largest (bounded) with connections and distinct users. */
+export const ActiveRooms = Schema.Struct({
+  active: Schema.Number,
+  top: Schema.Array(Schema.Struct({ room: Schema.String, members: Schema.Number, users: Schema.Number }))
+})
+
 export const Report = Schema.Struct({
   node: Schema.String,
   roles: Schema.Array(Schema.String),
@@ -15,7 +27,18 @@ export const Report = Schema.Struct({
   connections: Schema.Number,
   actors: Schema.Array(Schema.Struct({ kind: Schema.String, alive: Schema.Number, mailboxDepth: Schema.Number })),
   /** UTC ms of the report. */
-  at: Schema.Number
+  at: Schema.Number,
+  // Optional, so that reports of nodes that do not send them (older versions) still decode.
+  /** Frames received from clients since the node started (a counter: readers compute rates). */
+  messagesIn: Schema.optionalWith(Schema.Number, { exact: true }),
+  /** Frames handed to client sockets since the node started, one per recipient. */
+  messagesOut: Schema.optionalWith(Schema.Number, { exact: true }),
+  /** Actor restarts by supervisors since the node started, every kind. */
+  restarts: Schema.optionalWith(Schema.Number, { exact: true }),
+  /** The fan-out latency histogram since the node started: cumulative counts per finite bucket (`le` in seconds). */
+  fanoutLatency: Schema.optionalWith(LatencyHistogram, { exact: true }),
+  /** The rooms active on this node (the chat role): how many, and the largest by members. */
+  rooms: Schema.optionalWith(ActiveRooms, { exact: true })
 })
 export type Report = typeof Report.Type
 

@@ -8,6 +8,8 @@
 import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
 import type { Scope } from "effect"
 import IORedis from "ioredis"
+import type { Command } from "ioredis"
+import * as ClusterMetrics from "./ClusterMetrics.ts"
 
 export class RedisError extends Data.TaggedError("RedisError")<{ readonly message: string; readonly cause?: unknown }> {}
 
@@ -66,6 +68,30 @@ const connect = (client: IORedis): Effect.Effect<void> =>
 
 const errors = new WeakMap<IORedis, string>()
 
+const counted = new WeakSet<Command>()
+
+/**
+ * Counts every failed command of `client` in `ClusterMetrics.redisErrors` (an error reply, a
+ * timeout, a command refused while disconnected), whoever sent it: ioredis has no hook for
+ * that, so its `sendCommand` is wrapped to observe each command's `reject`. Observing there,
+ * rather than catching the command's promise, leaves unhandled rejections as they were.
+ * NOSCRIPT is not counted: ioredis answers it by sending the script and retrying.
+ */
+const countFailedCommands = (client: IORedis, role: string): void => {
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = (command: Command, stream?: Parameters<IORedis["sendCommand"]>[1]) => {
+    if (!counted.has(command)) {
+      counted.add(command)
+      const reject = command.reject
+      command.reject = (error: Error) => {
+        if (!String(error?.message).startsWith("NOSCRIPT")) ClusterMetrics.recordRedisError(role, "command")
+        reject(error)
+      }
+    }
+    return send(command, stream)
+  }
+}
+
 const open = (options: RedisOptions, role: string): Effect.Effect<IORedis, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -74,7 +100,11 @@ const open = (options: RedisOptions, role: string): Effect.Effect<IORedis, never
       const client = new IORedis(url, { ...clientOptions(options), connectionName: name })
       // ioredis emits "error" on every failed reconnect attempt; without a listener Node treats it
       // as unhandled. The latest one is kept for readiness reports (`lastError`).
-      client.on("error", (error: Error) => errors.set(client, error.message))
+      client.on("error", (error: Error) => {
+        errors.set(client, error.message)
+        ClusterMetrics.recordRedisError(role, "connection")
+      })
+      countFailedCommands(client, role)
       client.on("ready", () => errors.delete(client))
       return client
     }).pipe(Effect.tap(connect)),

@@ -21,7 +21,8 @@
  */
 import { PersistenceError } from "@effect/cluster/ClusterError"
 import * as RunnerStorage from "@effect/cluster/RunnerStorage"
-import { Cause, Duration, Effect, Layer, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Schema } from "effect"
+import * as ClusterMetrics from "./ClusterMetrics.ts"
 import type { ClientContext, Result } from "ioredis"
 import { keyPrefix, Redis, layer as redisLayer, validateClusterName } from "./Redis.ts"
 import type { RedisOptions, RedisService } from "./Redis.ts"
@@ -345,7 +346,7 @@ const makeEncoded = (
       Effect.flatMap(decode(CountReply))
     )
 
-  return {
+  return counted({
     getRunners: run("weftRunnerStorageGetRunners", [k.runners, k.healthy, k.heartbeats], [expirationMs]).pipe(
       Effect.flatMap(decode(RunnersReply)),
       Effect.map((flat) => {
@@ -392,6 +393,25 @@ const makeEncoded = (
           cause: new Error(`releaseAll(${address}): still acquiring after ${releaseAllPasses} passes`)
         })
       })
+  })
+}
+
+/** Counts each operation and its outcome in `ClusterMetrics.registryOperations` (an interrupted one is not counted). */
+const counted = (storage: RunnerStorage.Encoded): RunnerStorage.Encoded => {
+  const track = <A, E>(operation: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.onExit(effect, (exit) =>
+      Exit.isInterrupted(exit)
+        ? Effect.void
+        : Effect.sync(() => ClusterMetrics.recordRegistryOperation(operation, Exit.isSuccess(exit) ? "ok" : "error")))
+  return {
+    getRunners: track("getRunners", storage.getRunners),
+    register: (address, runner, healthy) => track("register", storage.register(address, runner, healthy)),
+    unregister: (address) => track("unregister", storage.unregister(address)),
+    setRunnerHealth: (address, healthy) => track("setRunnerHealth", storage.setRunnerHealth(address, healthy)),
+    acquire: (address, shardIds) => track("acquire", storage.acquire(address, shardIds)),
+    refresh: (address, shardIds) => track("refresh", storage.refresh(address, shardIds)),
+    release: (address, shardId) => track("release", storage.release(address, shardId)),
+    releaseAll: (address) => track("releaseAll", storage.releaseAll(address))
   }
 }
 

@@ -2,6 +2,7 @@
  * @weft/cluster: Weft's cluster on @effect/cluster.
  */
 export * as ActorMail from "./ActorMail.ts"
+export * as ClusterMetrics from "./ClusterMetrics.ts"
 export * as ClusterNode from "./ClusterNode.ts"
 export * as ClusterTopics from "./ClusterTopics.ts"
 export * as Directory from "./Directory.ts"

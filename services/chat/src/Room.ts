@@ -13,6 +13,7 @@ import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
 import { Fanout } from "@weft/gateway"
 import { Codec, type Frame } from "@weft/protocol"
 import { Duration, Effect, Schedule, Schema } from "effect"
+import { ActiveRooms } from "./ActiveRooms.ts"
 import * as MembersStore from "./Members.ts"
 import { Member, Members } from "./Members.ts"
 import {
@@ -147,6 +148,9 @@ export const layer = (options: RoomOptions = {}) =>
 
       const members = new Map<string, Member>()
       const devices = new Map<string, Set<string>>()
+      // Counted in the node's stats (the dashboard) while this activation lives, when the node keeps the count.
+      const active = yield* Effect.serviceOption(ActiveRooms)
+      if (active._tag === "Some") yield* active.value.track(room, () => ({ members: members.size, users: devices.size }))
       const index = new Map<string, Indexed>()
       const pins = new Map<string, { readonly by: string; readonly at: number }>()
       let readOnly = false

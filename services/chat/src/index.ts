@@ -5,5 +5,6 @@
 export * from "./Room.ts"
 export * as RoomEvent from "./RoomEvent.ts"
 export * as Members from "./Members.ts"
+export * as ActiveRooms from "./ActiveRooms.ts"
 export { layer as gatewayExtension } from "./gateway.ts"
 export { routes } from "./http.ts"

@@ -12,6 +12,7 @@
 import { ClusterTopics } from "@weft/cluster"
 import { Codec, type Frame } from "@weft/protocol"
 import { Context, Deferred, Effect, Exit, FiberId, Layer, Scope } from "effect"
+import * as GatewayMetrics from "./GatewayMetrics.ts"
 import { Sockets, type Socket } from "./Sockets.ts"
 
 export interface FanoutService {
@@ -50,6 +51,50 @@ export const clusterTopic = (channel: string): string => `ch:${channel}`
 /** Bun topics, one per encoding: a socket subscribes to the one of its protocol. */
 export const bunTopic = (channel: string, encoding: Codec.Encoding): string => `${encoding === "msgpack" ? "m" : "j"}:${channel}`
 
+/** The sizes of a msgpack number with its marker byte, the likeliest for an epoch-ms `at` (float 64) first. */
+const numberSizes = [9, 5, 3, 2, 1] as const
+
+/**
+ * The `at` (epoch ms) of a msgpack `message` frame as `Codec.encodeServerFrame` writes it, read
+ * from its last bytes without decoding the rest: `at` is the last field of `Frame.Message`, so
+ * the frame ends with the key `at` and one msgpack number. `undefined` when it does not (the
+ * caller then records nothing). For the fan-out latency metric: O(1) per message and node.
+ */
+export const acceptedAt = (bytes: Uint8Array): number | undefined => {
+  const end = bytes.length
+  for (const size of numberSizes) {
+    const start = end - size
+    const key = start - 3
+    if (key < 0 || bytes[key] !== 0xa2 || bytes[key + 1] !== 0x61 || bytes[key + 2] !== 0x74) continue
+    const marker = bytes[start]!
+    const view = new DataView(bytes.buffer, bytes.byteOffset + start + 1, size - 1)
+    switch (size) {
+      case 9:
+        if (marker === 0xcb) return view.getFloat64(0)
+        if (marker === 0xcf) return Number(view.getBigUint64(0))
+        if (marker === 0xd3) return Number(view.getBigInt64(0))
+        break
+      case 5:
+        if (marker === 0xce) return view.getUint32(0)
+        if (marker === 0xca) return view.getFloat32(0)
+        if (marker === 0xd2) return view.getInt32(0)
+        break
+      case 3:
+        if (marker === 0xcd) return view.getUint16(0)
+        if (marker === 0xd1) return view.getInt16(0)
+        break
+      case 2:
+        if (marker === 0xcc) return view.getUint8(0)
+        if (marker === 0xd0) return view.getInt8(0)
+        break
+      case 1:
+        if (marker <= 0x7f) return marker
+        break
+    }
+  }
+  return undefined
+}
+
 interface Listening {
   /** Local sockets subscribed (or subscribing). */
   count: number
@@ -70,9 +115,17 @@ export const make = Effect.gen(function*() {
     if (entry !== undefined) for (const buffer of entry.buffers) buffer(bytes)
     const server = sockets.server()
     if (server === undefined) return
-    server.publish(bunTopic(channel, "msgpack"), bytes)
+    const msgpack = bunTopic(channel, "msgpack")
+    const at = acceptedAt(bytes)
+    if (at !== undefined) GatewayMetrics.recordFanout(at, Date.now())
+    server.publish(msgpack, bytes)
+    GatewayMetrics.recordOut("message", server.subscriberCount(msgpack))
     const json = bunTopic(channel, "json")
-    if (server.subscriberCount(json) > 0) server.publish(json, Codec.msgpackToJson(bytes))
+    const jsonSubscribers = server.subscriberCount(json)
+    if (jsonSubscribers > 0) {
+      server.publish(json, Codec.msgpackToJson(bytes))
+      GatewayMetrics.recordOut("message", jsonSubscribers)
+    }
   }
 
   const release = (channel: string, entry: Listening): Effect.Effect<void> =>
@@ -80,6 +133,7 @@ export const make = Effect.gen(function*() {
       entry.count--
       if (entry.count > 0 || listening.get(channel) !== entry) return Effect.void
       listening.delete(channel)
+      GatewayMetrics.setChannels(listening.size)
       return Scope.close(entry.scope, Exit.void)
     })
 
@@ -99,6 +153,7 @@ export const make = Effect.gen(function*() {
         ready: Deferred.unsafeMake(FiberId.none)
       }
       listening.set(channel, entry)
+      GatewayMetrics.setChannels(listening.size)
       return topics.subscribe(clusterTopic(channel), deliver(channel)).pipe(
         Scope.extend(entry.scope),
         Effect.exit,
@@ -120,8 +175,9 @@ export const make = Effect.gen(function*() {
       if (after !== undefined && position !== undefined && position.epoch === after.epoch && position.offset <= after.offset) {
         continue
       }
-      if (socket.data.encoding === "msgpack") socket.sendBinary(bytes)
-      else socket.sendText(Codec.msgpackToJson(bytes))
+      const sent = socket.data.encoding === "msgpack" ? socket.sendBinary(bytes) : socket.sendText(Codec.msgpackToJson(bytes))
+      if (sent === 0) GatewayMetrics.recordDropped("message")
+      else GatewayMetrics.recordOut("message", 1)
     }
     socket.subscribe(bunTopic(channel, socket.data.encoding))
   }

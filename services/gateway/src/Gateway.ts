@@ -13,9 +13,10 @@ import { CloseCodes, Codec, ErrorCodes, type ErrorName, type Frame } from "@weft
 import type { Server, WebSocketHandler } from "bun"
 import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import * as ConnectionActor from "./ConnectionActor.ts"
-import { ConnectionLive, Inbound, SocketClosed } from "./ConnectionActor.ts"
+import { broadcastChannel, ConnectionLive, Inbound, SocketClosed } from "./ConnectionActor.ts"
 import * as Extensions from "./Extensions.ts"
 import * as Fanout from "./Fanout.ts"
+import * as GatewayMetrics from "./GatewayMetrics.ts"
 import { GatewayConfigService } from "./GatewayConfig.ts"
 import * as RateLimit from "./RateLimit.ts"
 import * as SocketsModule from "./Sockets.ts"
@@ -23,8 +24,18 @@ import { type Socket, Sockets, type SocketState } from "./Sockets.ts"
 
 export const path = "/v1/ws"
 
-/** The channel every connection is on, for messages to everyone. */
-export const broadcastChannel = "broadcast"
+
+/**
+ * Over how long a draining node spreads its clients' reconnections (each goodbye's `after` is
+ * random below it): about a thousand reconnections a second, so that they do not all land on
+ * the next node at once, between 1 and 10 seconds.
+ */
+export const drainSpreadMs = (connections: number): number => Math.min(10_000, Math.max(1_000, connections))
+
+/** How long a draining node waits for the answers of requests in flight before it closes the sockets. */
+const drainAnswersWithin = Duration.seconds(5)
+/** How long a draining socket must have sent nothing before it is closed. */
+const drainQuietMs = 200
 
 /** How long a client closed for rate abuse is told to wait before reconnecting. */
 const abuseBackoffMs = 10_000
@@ -36,7 +47,9 @@ export interface WebSocketGatewayService {
   readonly websocket: WebSocketHandler<SocketState>
   /** Called once the server listens. */
   readonly attach: (server: Server<SocketState>) => void
-  /** Says goodbye to every connection and closes it; new upgrades get 503 from then on. */
+  /** New upgrades get 503 from then on (clients go to another node); live connections stay. */
+  readonly stopAccepting: Effect.Effect<void>
+  /** Stops accepting, says goodbye to every connection and closes it. */
   readonly drain: Effect.Effect<void>
   readonly connections: () => number
 }
@@ -161,6 +174,7 @@ const make = Effect.gen(function*() {
       state.lastFrameAt = now
       const decoded = Codec.decodeClientFrame(raw, state.encoding)
       const frame = decoded._tag === "Right" ? decoded.right : undefined
+      GatewayMetrics.recordIn(frame === undefined ? "invalid" : frame.type)
       // The id an error answers with (a ping's too); only requests are tracked as in flight.
       const id = frame === undefined ? (decoded._tag === "Left" ? decoded.left.id : undefined) : "id" in frame ? frame.id : undefined
       const requestId = frame !== undefined && isRequest(frame) ? frame.id : undefined
@@ -226,13 +240,38 @@ const make = Effect.gen(function*() {
     Effect.repeat(sweep, Schedule.spaced(Duration.millis(Math.min(1000, Math.max(50, config.heartbeatMs / 4)))))
   )
 
-  const drain = Effect.sync(() => {
+  const stopAccepting = Effect.sync(() => {
     draining = true
-    for (const socket of Array.from(sockets.all())) {
-      // Staggered so that reconnecting clients do not all land on the next node at once.
-      sockets.send(socket, { type: "goodbye", reason: "draining", reconnect: true, after: Math.floor(Math.random() * 5000) })
-      close(socket, CloseCodes.going_away, "server shutting down")
+  })
+
+  const drain = Effect.gen(function*() {
+    yield* stopAccepting
+    const leaving = Array.from(sockets.all())
+    const window = drainSpreadMs(leaving.length)
+    for (const socket of leaving) {
+      sockets.send(socket, { type: "goodbye", reason: "draining", reconnect: true, after: Math.floor(Math.random() * window) })
     }
+    // Requests already sent get their answers before the close, so that a client does not resend
+    // (and duplicate) a publish that was stored: a socket closes once it has nothing in flight and
+    // has been quiet for a moment (frames sent before the goodbye reached the client are still on
+    // their way). Bounded, so that a stuck request or a chatty client cannot hold the node.
+    const closeQuiet = Effect.sync(() => {
+      const now = Date.now()
+      let open = 0
+      for (const socket of leaving) {
+        if (socket.data.closing) continue
+        if (socket.data.inFlight.size === 0 && now - socket.data.lastFrameAt >= drainQuietMs) {
+          close(socket, CloseCodes.going_away, "server shutting down")
+        } else open++
+      }
+      return open === 0
+    })
+    yield* closeQuiet.pipe(
+      Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("10 millis") }),
+      Effect.timeout(drainAnswersWithin),
+      Effect.ignore
+    )
+    for (const socket of leaving) close(socket, CloseCodes.going_away, "server shutting down")
   })
 
   return {
@@ -240,6 +279,7 @@ const make = Effect.gen(function*() {
     upgrade,
     websocket,
     attach: (server) => sockets.setServer(server),
+    stopAccepting,
     drain,
     connections: () => sockets.count()
   } satisfies WebSocketGatewayService

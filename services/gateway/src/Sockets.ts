@@ -8,6 +8,7 @@ import type { ActorRef } from "@weft/actor"
 import { type Encoding, Codec, type ServerFrame } from "@weft/protocol"
 import type { Server, ServerWebSocket } from "bun"
 import { Context, Effect, Layer } from "effect"
+import * as GatewayMetrics from "./GatewayMetrics.ts"
 import type { Bucket } from "./RateLimit.ts"
 import type { ConnectionMessage } from "./ConnectionActor.ts"
 
@@ -49,9 +50,13 @@ export const make = (): SocketsService => {
   let server: Server<SocketState> | undefined
   return {
     get: (key) => sockets.get(key),
-    add: (socket) => void sockets.set(socket.data.key, socket),
+    add: (socket) => {
+      sockets.set(socket.data.key, socket)
+      GatewayMetrics.setConnections(sockets.size)
+    },
     remove: (socket) => {
       if (sockets.get(socket.data.key) === socket) sockets.delete(socket.data.key)
+      GatewayMetrics.setConnections(sockets.size)
     },
     all: () => sockets.values(),
     count: () => sockets.size,
@@ -59,7 +64,10 @@ export const make = (): SocketsService => {
       if (socket.data.closing) return false
       const raw = Codec.encodeServerFrame(frame, socket.data.encoding)
       // 0: dropped past the backpressure limit; -1: queued under backpressure; >0: written.
-      return (typeof raw === "string" ? socket.sendText(raw) : socket.sendBinary(raw)) !== 0
+      const sent = (typeof raw === "string" ? socket.sendText(raw) : socket.sendBinary(raw)) !== 0
+      if (sent) GatewayMetrics.recordOut(frame.type, 1)
+      else GatewayMetrics.recordDropped(frame.type)
+      return sent
     },
     server: () => server,
     setServer: (next) => {

@@ -18,6 +18,7 @@ import { WebSocketGateway } from "@weft/gateway"
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun"
 import { Context, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
+import { Draining } from "./Drain.ts"
 import { NodeConfigService } from "./NodeConfig.ts"
 
 /** Where roles add their HTTP routes: `NodeRoutes.use((router) => router.get(...))`. */
@@ -57,6 +58,8 @@ export interface WebSocketEndpoint<Data> {
   readonly owns: (data: unknown) => boolean
   /** Called once the server listens. */
   readonly attach?: (server: Server<Data>) => void
+  /** Refuses later upgrades, when the node starts draining; live sockets stay. */
+  readonly stopAccepting?: Effect.Effect<void>
   /** Closes the endpoint's sockets before the server stops; later upgrades should be refused. */
   readonly drain?: Effect.Effect<void>
 }
@@ -153,16 +156,18 @@ export const maxRequestBodyBytes = 4 * 1024 * 1024
 /**
  * Starts listening once every route layer given in `routes` is built (route
  * layers may add HTTP routes through `NodeRoutes` and WebSocket endpoints
- * through `WebSocketEndpoints`); on release, the gateway and the other
- * endpoints say goodbye to their connections before the server stops accepting.
+ * through `WebSocketEndpoints`); on release it drains: readiness goes false
+ * and new WebSockets are refused, then (after `drainDelayMs`) the gateway and
+ * the other endpoints say goodbye to their connections, then the server stops.
  */
 export const layer = <E, R>(
   routes: Layer.Layer<never, E, R>
-): Layer.Layer<HttpServer, E, NodeConfigService | Exclude<R, NodeRoutes | WebSocketEndpoints>> =>
+): Layer.Layer<HttpServer, E, NodeConfigService | Draining | Exclude<R, NodeRoutes | WebSocketEndpoints>> =>
   Layer.scoped(
     HttpServer,
     Effect.gen(function*() {
       const config = yield* NodeConfigService
+      const draining = yield* Draining
       const gateway = yield* Effect.serviceOption(WebSocketGateway)
       const registered = (yield* WebSocketEndpoints).all()
       const router = yield* NodeRoutes.router
@@ -177,6 +182,7 @@ export const layer = <E, R>(
           websocket: ws.websocket,
           owns: () => true,
           attach: ws.attach,
+          stopAccepting: ws.stopAccepting,
           drain: ws.drain
         })
       })
@@ -208,10 +214,16 @@ export const layer = <E, R>(
           return server
         }),
         (server) =>
-          Effect.zipRight(
-            Effect.forEach(endpoints, (endpoint) => endpoint.drain ?? Effect.void, { discard: true }),
-            Effect.promise(() => server.stop()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
-          )
+          Effect.gen(function*() {
+            // Readiness goes false and new WebSockets are refused first; the clients are told to
+            // leave once load balancers have had `drainDelayMs` to notice.
+            yield* draining.start
+            yield* Effect.forEach(endpoints, (endpoint) => endpoint.stopAccepting ?? Effect.void, { discard: true })
+            yield* Effect.logInfo("draining").pipe(Effect.annotateLogs({ delayMs: config.drainDelayMs }))
+            if (config.drainDelayMs > 0) yield* Effect.sleep(config.drainDelayMs)
+            yield* Effect.forEach(endpoints, (endpoint) => endpoint.drain ?? Effect.void, { discard: true })
+            yield* Effect.promise(() => server.stop()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+          })
       )
       const port = server.port ?? config.port
       const hostname = server.hostname ?? config.host

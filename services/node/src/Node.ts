@@ -10,10 +10,16 @@ import * as Chat from "@weft/chat"
 import { ClusterNode, Directory, MemoryHistory, NodeStats, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
 import * as Notification from "@weft/notification"
-import { type Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import * as Drain from "./Drain.ts"
 import * as Health from "./Health.ts"
 import * as HttpServer from "./HttpServer.ts"
+import * as Metrics from "./Metrics.ts"
 import * as Stats from "./Stats.ts"
+import * as DevMode from "./dev/DevMode.ts"
+import * as DevRoutes from "./dev/DevRoutes.ts"
+import * as DashboardFeed from "./web/DashboardFeed.ts"
+import * as Pages from "./web/Pages.ts"
 import { type NodeConfig, NodeConfigService, type Role } from "./NodeConfig.ts"
 
 const logLevels = {
@@ -141,9 +147,14 @@ const roles = (config: NodeConfig) => {
   const services = [...when("gateway", gateway), ...when("notification", Notification.ScheduledDelivery.runner)]
   const routes = [
     Health.routes,
+    Metrics.routes,
     HttpServer.NodeRoutes.use(Chat.routes),
     ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(Auth.Jwt.layerConfig(config)))),
-    ...when("notification", serviceApi(config))
+    ...when("notification", serviceApi(config)),
+    // The demo page, the dashboard and its feed, the dev-mode routes: each only where the config asks.
+    Pages.routes,
+    DashboardFeed.layer(config),
+    DevRoutes.layer(config)
   ]
   return {
     entities: Layer.mergeAll(Layer.empty, ...entities),
@@ -153,7 +164,8 @@ const roles = (config: NodeConfig) => {
 }
 
 /** Everything a node runs, for the given configuration. */
-export const layer = (config: NodeConfig) => {
+export const layer = (given: NodeConfig) => {
+  const config = DevMode.prepare(given)
   const configLayer = Layer.succeed(NodeConfigService, config)
   const actors = ActorSystem.layer({ name: config.nodeId, shutdownDeadline: `${config.shutdownDeadlineMs} millis` })
   const { entities, services, routes } = roles(config)
@@ -161,8 +173,20 @@ export const layer = (config: NodeConfig) => {
     Layer.provideMerge(services),
     Layer.provideMerge(entities),
     Layer.provideMerge(membership(config)),
+    Layer.provideMerge(Chat.ActiveRooms.layer),
     Layer.provideMerge(actors),
+    Layer.provideMerge(Drain.Draining.Live),
     Layer.provide(configLayer),
-    Layer.provide(logging(config))
+    Layer.provide(logging(config)),
+    Layer.tap((context) => announce(config, Context.get(context, HttpServer.HttpServer))),
+    Layer.provideMerge(DevMode.warn(given))
   )
 }
+
+/** The URLs to open, as a log line; in dev mode also as a plain banner on stdout, for the person who ran `npm start`. */
+const announce = (config: NodeConfig, server: HttpServer.HttpServerInfo) =>
+  Effect.suspend(() => {
+    const links = DevMode.urls(config, server)
+    if (config.dev) console.log(DevMode.banner(links))
+    return Effect.logInfo("urls").pipe(Effect.annotateLogs(links))
+  })

@@ -16,6 +16,12 @@ const CommaList = Schema.transform(Schema.String, Schema.Array(Schema.NonEmptySt
 })
 const LogLevel = Schema.Literal("trace", "debug", "info", "warning", "error", "none")
 const LogFormat = Schema.Literal("json", "pretty")
+/** `true`/`false`, `1`/`0`, `yes`/`no`. */
+const Switch = Schema.transform(Schema.Literal("true", "false", "1", "0", "yes", "no"), Schema.Boolean, {
+  strict: true,
+  decode: (text) => text === "true" || text === "1" || text === "yes",
+  encode: (on) => (on ? "true" : "false")
+})
 
 /** The roles a node can run. A role is a group of actors, entities and routes. */
 export const allRoles = ["gateway", "auth", "chat", "notification"] as const
@@ -27,6 +33,8 @@ interface Key {
   readonly flag: string
   readonly env: string
   readonly doc: string
+  /** A switch: the flag alone (`--dev`) means `true`; `--dev=false` and `WEFT_DEV=0` turn it off. */
+  readonly switch?: true
 }
 
 const keys = {
@@ -39,6 +47,11 @@ const keys = {
     flag: "shutdown-deadline-ms",
     env: "WEFT_SHUTDOWN_DEADLINE_MS",
     doc: "how long a stopping node drains before it interrupts what is left"
+  },
+  drainDelayMs: {
+    flag: "drain-delay-ms",
+    env: "WEFT_DRAIN_DELAY_MS",
+    doc: "on SIGTERM, how long /readyz says 503 before clients are told to leave (give load balancers time to notice)"
   },
   redisUrl: { flag: "redis-url", env: "WEFT_REDIS_URL", doc: "Redis for a cluster (unset: embedded single node)" },
   cluster: { flag: "cluster", env: "WEFT_CLUSTER", doc: "cluster name; namespaces every Redis key" },
@@ -98,7 +111,19 @@ const keys = {
     env: "WEFT_SERVICE_KEYS",
     doc: "service API credentials, `service=key,...` (keys 32+ characters; unset: /rpc refuses every call)"
   },
-  roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" }
+  roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" },
+  dev: {
+    flag: "dev",
+    env: "WEFT_DEV",
+    doc: "dev mode, never in production: anyone gets a JWT for any name (POST /v1/dev/token), the dashboard is open",
+    switch: true
+  },
+  dashboard: {
+    flag: "dashboard",
+    env: "WEFT_DASHBOARD",
+    doc: "serve the live dashboard (/dashboard) to anyone who reaches the port (always on in dev mode)",
+    switch: true
+  }
 } as const satisfies Record<string, Key>
 
 type Name = keyof typeof keys
@@ -113,6 +138,7 @@ export const NodeConfigSchema = Schema.Struct({
   logLevel: Schema.optionalWith(LogLevel, { default: () => "info" as const }),
   logFormat: Schema.optionalWith(LogFormat, { default: () => "json" as const }),
   shutdownDeadlineMs: Schema.optionalWith(Millis, { default: () => 10_000 }),
+  drainDelayMs: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 600_000)), { default: () => 0 }),
   redisUrl: Schema.optional(Schema.String.pipe(Schema.pattern(/^rediss?:\/\//, { message: () => "a redis:// or rediss:// URL" }))),
   cluster: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/)), { default: () => "weft" }),
   runnerHost: Schema.optionalWith(Schema.NonEmptyString, { default: () => "127.0.0.1" }),
@@ -142,7 +168,9 @@ export const NodeConfigSchema = Schema.Struct({
   roles: Schema.optionalWith(
     CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
     { default: () => [...allRoles] }
-  )
+  ),
+  dev: Schema.optionalWith(Switch, { default: () => false }),
+  dashboard: Schema.optionalWith(Switch, { default: () => false })
 })
 
 /** The decoded configuration; `nodeId` is always set (a default is derived from the host). */
@@ -174,7 +202,7 @@ const collect = (
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
     const name = flagToName.get(flag)
     if (name === undefined) return Either.left(new ConfigError({ message: `unknown flag --${flag} (see --help)` }))
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+    const value = eq === -1 ? ("switch" in keys[name] ? "true" : argv[++i]) : arg.slice(eq + 1)
     if (value === undefined) return Either.left(new ConfigError({ message: `flag --${flag} needs a value` }))
     raw[name] = value
   }

@@ -1,6 +1,7 @@
 /**
  * The Bun entry point: `bun services/node/src/main.ts [--port 8080] ...`.
- * SIGINT/SIGTERM interrupt the node, which drains and exits with code 0.
+ * SIGINT/SIGTERM interrupt the node, which drains and exits with code 0
+ * (code 1 if the shutdown overruns drain delay + shutdown deadline + 5 s).
  */
 import { BunRuntime } from "@effect/platform-bun"
 import { Effect, Either, Layer } from "effect"
@@ -30,5 +31,17 @@ const main = Effect.gen(function*() {
   Effect.annotateLogs({ node: config.nodeId }),
   Effect.provide(Node.logging(config))
 )
+
+// The drain and the actors' shutdown have their own deadlines; this is the backstop for what has
+// none (a stuck finalizer): past it the process leaves anyway, with code 1.
+const exitDeadlineMs = config.drainDelayMs + config.shutdownDeadlineMs + 5_000
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    setTimeout(() => {
+      console.error(JSON.stringify({ message: "shutdown overran its deadline; exiting", level: "ERROR", exitDeadlineMs }))
+      process.exit(1)
+    }, exitDeadlineMs).unref()
+  })
+}
 
 BunRuntime.runMain(main, { disablePrettyLogger: true })

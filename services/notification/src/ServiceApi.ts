@@ -15,7 +15,7 @@
  */
 import { ApiError, Caller, Delivery, type DeliverAt, WeftApi } from "@weft/api"
 import type { NotificationContent } from "@weft/api"
-import { Idempotency } from "@weft/api/server"
+import { ApiMetrics, Idempotency } from "@weft/api/server"
 import { Position, Room, RoomEvent, RoomRefused } from "@weft/chat"
 import { ClusterTopics, Entities, NodeStats } from "@weft/cluster"
 import { broadcastChannel, Fanout } from "@weft/gateway"
@@ -125,7 +125,7 @@ export const layer = WeftApi.toLayer(
 
     const now = Clock.currentTimeMillis
 
-    return {
+    return ApiMetrics.instrument({
       "notify.toUser": ({ deliverAt, idempotencyKey, notification, userId }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
@@ -238,6 +238,6 @@ export const layer = WeftApi.toLayer(
           Effect.map((nodes) => ({ nodes })),
           Effect.mapError((error) => new ApiError({ reason: "unavailable", message: `cluster stats unavailable: ${error.message}` }))
         )
-    }
+    })
   })
 )

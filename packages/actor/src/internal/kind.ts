@@ -1,7 +1,8 @@
 /**
  * A registered kind: its definition, behavior, options and live cells.
  */
-import { Context, Duration, Effect, Runtime, Scope } from "effect"
+import { Context, Duration, Effect, FiberRef, FiberRefs, HashMap, Runtime, Scope } from "effect"
+import type { FiberId } from "effect"
 import type { ActorContext, ActorDefinition, ActorRef, Behavior, Build, Message, Options } from "../Actor.ts"
 import type { ActorAddress } from "../ActorAddress.ts"
 import type { Terminated } from "../Termination.ts"
@@ -11,6 +12,18 @@ import * as Supervision from "../Supervision.ts"
 import type { Cell } from "./cell.ts"
 import { KindMetrics } from "./metrics.ts"
 import type { SystemImpl } from "./system.ts"
+
+/**
+ * The fiber's refs with the log annotation `actor=<address>`, so that every log line of the actor
+ * (its handlers, hooks and the runtime's own) names it. Set when the fiber is made, rather than
+ * with `Effect.annotateLogs` around its work, which costs a scoped acquire and release per fork.
+ */
+const annotated = (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime, address: string): FiberRefs.FiberRefs =>
+  FiberRefs.updateAs(refs, {
+    fiberId,
+    fiberRef: FiberRef.currentLogAnnotations,
+    value: HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "actor", address)
+  })
 
 export class KindEntry {
   /** The activation each key routes to. */
@@ -53,7 +66,10 @@ export class KindEntry {
         fiberRefs: runtime.fiberRefs,
         runtimeFlags: runtime.runtimeFlags
       })
-      cell.fiber = Runtime.runFork(cellRuntime)(cell.run(), { immediate: false })
+      cell.fiber = Runtime.runFork(cellRuntime)(cell.run(), {
+        immediate: false,
+        updateRefs: (refs, fiberId) => annotated(refs, fiberId, cell.address)
+      })
     }
   }
 
