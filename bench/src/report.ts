@@ -1,6 +1,11 @@
 /**
  * Bench output: a plain table on stdout and a JSON file per scenario in
  * bench/results/, with the machine and the exact parameters beside every figure.
+ * `--quick` runs write to bench/results/quick/ (git-ignored), never over a full run's file.
+ *
+ * Two shapes of result: `ScenarioResult` (Weft against one in-process baseline per row:
+ * the actor and cluster scenarios) and `ComparisonResult` (Weft against the contender
+ * processes, comparison.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
@@ -62,11 +67,18 @@ export const printTable = (result: ScenarioResult): void => {
 }
 
 export const resultsDir = join(import.meta.dirname, "..", "results")
+/** Where `--quick` runs write (git-ignored): a quick run never replaces a full run's figures. */
+export const quickResultsDir = join(resultsDir, "quick")
 
-export const writeResult = (result: ScenarioResult): string => {
-  mkdirSync(resultsDir, { recursive: true })
-  const date = new Date().toISOString().slice(0, 10)
-  const path = join(resultsDir, `${date}-${result.scenario}.json`)
+/** `bench/results/<date>-<scenario>.<ext>`, or under quick/ for a quick run. */
+export const resultPath = (scenario: string, ext: string, quick: boolean): string => {
+  const dir = quick ? quickResultsDir : resultsDir
+  mkdirSync(dir, { recursive: true })
+  return join(dir, `${new Date().toISOString().slice(0, 10)}-${scenario}.${ext}`)
+}
+
+export const writeResult = (result: ScenarioResult, quick = false): string => {
+  const path = resultPath(result.scenario, "json", quick)
   const body = {
     ...result,
     rows: result.rows.map((row) => ({ ...row, ratio: ratio(row) })),

@@ -78,7 +78,9 @@ describe("POST /v1/tickets", () => {
       device: "phone",
       node: "gw-tickets",
       heartbeat: 25_000,
-      limits: { maxFrameBytes: 65_536, maxSubscriptions: 100, ratePerSecond: 100 }
+      limits: { maxFrameBytes: 65_536, maxSubscriptions: 100, ratePerSecond: 100 },
+      // The JWT's exp (10 minutes), in ms: when the connection's credentials expire.
+      expiresAt: expect.any(Number)
     })
 
     // Single use: the same ticket again is refused before the upgrade.

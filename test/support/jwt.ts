@@ -15,17 +15,13 @@ export interface Claims {
     readonly moderate?: ReadonlyArray<string>
     readonly tz?: string
   }
-  /** A jose duration for `exp`, relative to now: "10m" (the default), "-1h" (already expired). */
-  readonly expiresIn?: string
+  /** A jose duration for `exp`, relative to now: "10m" (the default), "-1h" (already expired); `null`: no `exp` at all. */
+  readonly expiresIn?: string | null
 }
 
 /** An HS256 JWT signed with `jwtSecret`. */
 export const makeJwt = (claims: Claims, secret = jwtSecret): Promise<string> => {
   const { expiresIn, sub, ...rest } = claims
-  return new SignJWT({ ...rest })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(expiresIn ?? "10m")
-    .sign(new TextEncoder().encode(secret))
+  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt()
+  return (expiresIn === null ? jwt : jwt.setExpirationTime(expiresIn ?? "10m")).sign(new TextEncoder().encode(secret))
 }

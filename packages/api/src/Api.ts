@@ -209,5 +209,33 @@ export class WeftApi extends RpcGroup.make(
     }),
     error: ApiError
   }),
+  /**
+   * Closes the user's live connections on every node (only `device`'s, or only the connection
+   * `conn`, when given): each gets a `goodbye` (`revoked`, or `banned`) telling it not to
+   * reconnect, and close code 4004. With `banForSeconds` the user is also banned that long: their
+   * ticket requests and connections are refused (403) until it ends or `users.unban`; a ban is
+   * for the whole user, so it takes no `device` or `conn`. `reason` is for logs and operators,
+   * never sent to the user.
+   */
+  Rpc.make("users.disconnect", {
+    payload: {
+      userId: UserId,
+      device: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
+      /** A connection's address, as its `welcome` gave it: `conn/<node>/<id>`. */
+      conn: Schema.optional(Schema.String.pipe(Schema.pattern(/^conn\/[A-Za-z0-9._-]{1,64}\/[A-Za-z0-9._-]{1,100}$/))),
+      /** 1 s to 1 year. */
+      banForSeconds: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1, 31_536_000))),
+      reason: Schema.optional(Schema.String.pipe(Schema.maxLength(500)))
+    },
+    success: Schema.Struct({
+      /** How many connections were told to close. */
+      disconnected: Schema.Number,
+      /** With `banForSeconds`: when the ban ends (UTC ms). */
+      bannedUntil: Schema.optional(Schema.Number)
+    }),
+    error: ApiError
+  }),
+  /** Lifts the user's ban at once; `unbanned` is false when there was none. */
+  Rpc.make("users.unban", { payload: { userId: UserId }, success: Schema.Struct({ unbanned: Schema.Boolean }), error: ApiError }),
   Rpc.make("cluster.stats", { success: Schema.Struct({ nodes: Schema.Array(NodeStats) }), error: ApiError })
 ).middleware(ServiceAuth) {}

@@ -59,6 +59,11 @@ export const StubHandlers: Layer.Layer<Handlers> = WeftApi.toLayer({
   "rooms.pins": () => Effect.succeed([{ id: "e1-1", by: "bot", at: 4 }]),
   "rooms.typing": () => Effect.void,
   "users.settings": ({ timeZone }) => Effect.succeed({ timeZone: timeZone ?? "UTC", quietHours: null }),
+  "users.disconnect": ({ banForSeconds, device, userId }) =>
+    userId === "missing"
+      ? Effect.fail(new ApiError({ reason: "not_found", message: `no user ${userId}` }))
+      : Effect.succeed({ disconnected: device === undefined ? 3 : 1, ...(banForSeconds === undefined ? {} : { bannedUntil: banForSeconds * 1000 }) }),
+  "users.unban": ({ userId }) => Effect.succeed({ unbanned: userId === "alice" }),
   "cluster.stats": () =>
     Effect.map(Caller, (caller) => ({
       nodes: [{ node: caller.service, roles: ["gateway"], ready: true, connections: 0, actors: [], at: 0 }]

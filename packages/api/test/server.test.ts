@@ -109,6 +109,9 @@ describe.each(transports)("over %s", (transport) => {
         pins: weft.rooms.pins({ room: "general" }),
         typing: weft.rooms.typing({ room: "general", as: "bot" }),
         settings: weft.users.settings({ userId: "alice", timeZone: "Europe/Paris" }),
+        disconnect: weft.users.disconnect({ userId: "alice", device: "phone", reason: "lost phone" }),
+        ban: weft.users.disconnect({ userId: "alice", banForSeconds: 60, reason: "spam" }),
+        unban: weft.users.unban({ userId: "alice" }),
         stats: weft.cluster.stats()
       }, { concurrency: "unbounded" }))
       expect(answers.toUsers.map((entry) => entry.userId)).toEqual(["a", "b"])
@@ -124,6 +127,9 @@ describe.each(transports)("over %s", (transport) => {
       expect(answers.pins.map((pin) => pin.id)).toEqual(["e1-1"])
       expect(answers.typing).toBeUndefined()
       expect(answers.settings).toEqual({ timeZone: "Europe/Paris", quietHours: null })
+      expect(answers.disconnect).toEqual({ disconnected: 1 })
+      expect(answers.ban).toEqual({ disconnected: 3, bannedUntil: 60_000 })
+      expect(answers.unban).toEqual({ unbanned: true })
       expect(answers.stats.nodes[0]?.node).toBe("orders")
     }))
 

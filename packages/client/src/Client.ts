@@ -7,7 +7,9 @@
  * pings to notice a dead connection. Frames are encoded and decoded with
  * `@weft/protocol`'s codec. Messages that carry presence, notifications and
  * signals also become typed events (`MessageEvents.ts`); `rooms`,
- * `notifications` and `signal` are typed helpers over `rpc`.
+ * `notifications` and `signal` are typed helpers over `rpc`. When the server
+ * asks for new credentials (`refresh-required`) it refreshes the connection
+ * with the app's `getToken`, without reconnecting.
  *
  * Plain promises and events, no Effect: the browser bundle stays small (see
  * the README for its size).
@@ -15,7 +17,7 @@
 import { Channel, Codec, type ClientFrame, type ServerFrame } from "@weft/protocol"
 import { backoffDelay, defaultBackoff, goodbyeDelay } from "./Backoff.ts"
 import { Emitter, type Listener } from "./Emitter.ts"
-import type { ChannelMessage, ConnectionInfo, ConnectionState, GoodbyeAdvice, StateEvent, WeftEvents } from "./Events.ts"
+import type { ChannelMessage, ConnectionInfo, ConnectionState, GoodbyeAdvice, RefreshEvent, StateEvent, WeftEvents } from "./Events.ts"
 import { browserHints, type Hint, type HintSource } from "./Hints.ts"
 import { arrivesUnsubscribed, typedEventOf } from "./MessageEvents.ts"
 import { isAfter, type Position } from "./Position.ts"
@@ -23,7 +25,7 @@ import { roomMethods, type RoomMethods } from "./RoomMethods.ts"
 import { globalWebSocket, OPEN, payloadOf, type WebSocketConstructor, type WebSocketLike } from "./Socket.ts"
 import type { GetTicket } from "./Ticket.ts"
 import { notificationMethods, type NotificationMethods, type SendSignal, sendSignal } from "./UserMethods.ts"
-import { clientError, describeError, localCatalogueError, WeftError, type WeftErrorDetails } from "./WeftError.ts"
+import { clientError, describeError, localCatalogueError, ServerErrorCodes, WeftError, type WeftErrorDetails } from "./WeftError.ts"
 
 // ---------------------------------------------------------------------------
 // Options
@@ -93,6 +95,13 @@ export interface ClientOptions {
   readonly getUrl?: (context: UrlContext) => string | Promise<string>
   /** Called before every attempt for a fresh one-time ticket (`ticketFromJwt` is a ready one). */
   readonly getTicket: GetTicket
+  /**
+   * A fresh JWT for the same user (and device), called when the server asks for new credentials
+   * before the connection's expire (`refresh-required`): the connection is refreshed in place,
+   * subscriptions and all. Without it the client lets the connection expire and reconnects with a
+   * new ticket (from `getTicket`). Give the same function `ticketFromJwt` gets.
+   */
+  readonly getToken?: () => string | Promise<string>
   /** `msgpack` (default, binary frames) or `json` (text frames, for debugging). */
   readonly encoding?: Encoding
   /** The WebSocket constructor. Default: the global one (browsers, Bun, Deno, Node 22+); on Node 20 pass `ws`. */
@@ -151,6 +160,12 @@ export interface Subscription {
   readonly active: boolean
   /** Stops this handler; the last handler of a channel unsubscribes from the server. */
   readonly unsubscribe: () => Promise<void>
+  /**
+   * Why the server ended the subscription on its own (`forbidden`: a refresh narrowed the
+   * connection's credentials and they no longer allow the channel); its handlers are no longer
+   * called. `undefined` while it lasts, and after the app's own `unsubscribe()`.
+   */
+  readonly ended: WeftError | undefined
 }
 
 export interface WeftClient {
@@ -164,6 +179,12 @@ export interface WeftClient {
   readonly publish: (channel: string, data: unknown, options?: RequestOptions) => Promise<PublishAck>
   /** Resolves with the method's result. While not connected the call waits in the offline queue. */
   readonly rpc: (method: string, params?: unknown, options?: RequestOptions) => Promise<unknown>
+  /**
+   * Refreshes the connection's credentials now with `token` (a JWT for the same user and device);
+   * resolves with the new expiry (absent: none). Rejects while not connected (`disconnected`), or
+   * with the server's refusal (`invalid_credentials`, `wrong_user`, `unavailable`).
+   */
+  readonly refresh: (token: string) => Promise<{ readonly expiresAt?: number }>
   /** Typed helpers over `rpc` for the room methods (`room.send`, `room.history`...); `room` is the id, without `room:`. */
   readonly rooms: RoomMethods
   /** Typed helpers over `rpc` for the user's inbox (`notifications.list`, `notifications.read`). */
@@ -183,11 +204,22 @@ export interface WeftClient {
 type Ack = Extract<ServerFrame, { readonly type: "ack" }>
 type Reply = Extract<ServerFrame, { readonly type: "reply" }>
 type Answer = Ack | Reply
-type RequestFrame = Extract<ClientFrame, { readonly id: number; readonly type: "subscribe" | "unsubscribe" | "publish" | "rpc" }>
+type RequestFrame = Extract<ClientFrame, { readonly id: number; readonly type: "subscribe" | "unsubscribe" | "publish" | "rpc" | "refresh" }>
 
 const maxId = 4_294_967_295
 const clientCloseCode = 4000
-const knownServerTypes: ReadonlySet<string> = new Set(["welcome", "ack", "reply", "error", "message", "ping", "pong", "goodbye"])
+const knownServerTypes: ReadonlySet<string> = new Set([
+  "welcome",
+  "ack",
+  "reply",
+  "error",
+  "message",
+  "ping",
+  "pong",
+  "goodbye",
+  "refresh-required",
+  "unsubscribed"
+])
 const noop = (): void => undefined
 
 /** A request waiting for its answer on a connection. */
@@ -220,6 +252,8 @@ interface Connection {
   /** Frames received so far: a ping is answered when this grows. */
   received: number
   goodbye: GoodbyeAdvice | undefined
+  /** A `getToken` refresh is under way (or waiting to retry) on this connection. */
+  refreshing: boolean
   ended: boolean
   /** Resolves when the socket's close event came (after the connection ended). */
   closed: Promise<void>
@@ -240,6 +274,8 @@ interface ChannelEntry {
   everAcked: boolean
   /** A subscribe is in flight (or a retry is scheduled) on the current connection. */
   subscribing: boolean
+  /** Why the server ended the subscription (an `unsubscribed` frame). */
+  ended: WeftError | undefined
   retries: number
   cancelRetry: () => void
   readonly ready: Promise<void>
@@ -291,6 +327,10 @@ const peekType = (raw: string | Uint8Array): unknown => {
 
 const isPermanent = (error: WeftError): boolean =>
   error.origin === "server" ? !(error.name === "rate_limited" || error.category === "server") : error.name !== "timeout"
+
+/** A refresh failure worth retrying before the deadline: the server could not do it now, or no answer, or `getToken` failed. */
+const isRetryableRefresh = (error: WeftError): boolean =>
+  error.origin === "server" ? error.name === "rate_limited" || error.category === "server" : error.name === "timeout" || error.name === "token_failed"
 
 // ---------------------------------------------------------------------------
 // createClient
@@ -602,7 +642,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
         : localCatalogueError("invalid_channel", `not a valid channel name: ${JSON.stringify(channel)}`, { channel })
       const ready = Promise.reject(error)
       ready.catch(noop)
-      return { channel, ready, position: undefined, active: false, unsubscribe: () => Promise.resolve() }
+      return { channel, ready, position: undefined, active: false, ended: undefined, unsubscribe: () => Promise.resolve() }
     }
     if (entry === undefined) {
       const { promise, resolve, reject } = deferred<void>()
@@ -617,6 +657,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
         subscribing: false,
         retries: 0,
         cancelRetry: noop,
+        ended: undefined,
         ready: promise,
         resolveReady: () => {
           readySettled = true
@@ -643,6 +684,9 @@ export const createClient = (options: ClientOptions): WeftClient => {
       },
       get active() {
         return !removed && channels.get(channel) === owner && owner.acked
+      },
+      get ended() {
+        return removed ? undefined : owner.ended
       },
       unsubscribe: () => {
         if (removed) return Promise.resolve()
@@ -873,6 +917,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
       connectedAt: 0,
       received: 0,
       goodbye: undefined,
+      refreshing: false,
       ended: false,
       closed: Promise.resolve()
     }
@@ -938,7 +983,96 @@ export const createClient = (options: ClientOptions): WeftClient => {
         conn.goodbye = advice
         return events.emit("goodbye", advice)
       }
+      case "refresh-required":
+        if (conn.info === undefined) return
+        events.emit("refreshRequired", { expiresAt: frame.expiresAt, deadline: frame.deadline })
+        return refreshWithToken(conn, frame.deadline)
+      case "unsubscribed":
+        return onUnsubscribed(frame.channel, frame.reason)
     }
+  }
+
+  // -------------------------------------------------------------------------
+  // Credentials
+  // -------------------------------------------------------------------------
+
+  /** Sends `refresh` on `conn`; resolves with the new expiry, which the connection's info takes. */
+  const sendRefresh = (conn: Connection, token: string): Promise<{ readonly expiresAt?: number }> =>
+    new Promise((resolve, reject) => {
+      sendRequest(conn, (id) => ({ type: "refresh", id, token }), requestTimeoutMs, {}, (answer) => {
+        const expiresAt = answer.type === "ack" ? answer.expiresAt : undefined
+        if (conn.info !== undefined) {
+          const { expiresAt: _previous, ...rest } = conn.info
+          conn.info = expiresAt === undefined ? rest : { ...rest, expiresAt }
+        }
+        resolve(expiresAt === undefined ? {} : { expiresAt })
+      }, reject)
+    })
+
+  const emitRefresh = (event: RefreshEvent) => events.emit("refresh", event)
+
+  /**
+   * The answer to `refresh-required` when the app gave `getToken`: a new JWT, sent as `refresh`.
+   * A transient failure (the server unavailable, no answer, `getToken` failing) is retried with
+   * backoff while the deadline allows; a refusal (`invalid_credentials`, `wrong_user`) is not: the
+   * connection then expires and the client reconnects with a new ticket.
+   */
+  const refreshWithToken = (conn: Connection, deadline: number) => {
+    const getToken = options.getToken
+    if (getToken === undefined || conn.refreshing) return
+    conn.refreshing = true
+    let retries = 0
+    const failed = (error: WeftError) => {
+      emitRefresh({ ok: false, error })
+      const delayMs = backoffDelay(retries++, backoff, random)
+      if (conn.ended || !isRetryableRefresh(error) || clock.now() + delayMs >= deadline) {
+        conn.refreshing = false
+        return
+      }
+      schedule(conn, delayMs, () => void run())
+    }
+    const run = async (): Promise<void> => {
+      let token: string
+      try {
+        token = await withTimeout(
+          Promise.resolve().then(getToken),
+          connectTimeoutMs,
+          () => clientError("token_failed", `getToken did not answer within ${connectTimeoutMs} ms`)
+        )
+      } catch (cause) {
+        if (conn.ended) return
+        return failed(cause instanceof WeftError && cause.name === "token_failed" ? cause : clientError("token_failed", `getToken failed: ${describeError(cause)}`, { cause }))
+      }
+      if (conn.ended || current !== conn) return
+      try {
+        const renewed = await sendRefresh(conn, token)
+        conn.refreshing = false
+        emitRefresh({ ok: true, ...renewed })
+      } catch (error) {
+        if (conn.ended) return
+        failed(error instanceof WeftError ? error : clientError("protocol_error", describeError(error)))
+      }
+    }
+    void run()
+  }
+
+  /** The server ended a subscription: its handlers stop, and it says why. */
+  const onUnsubscribed = (channel: string, reason: string) => {
+    const error = new WeftError(
+      ServerErrorCodes.forbidden,
+      "forbidden",
+      `the server ended the subscription to ${channel} (${reason}): the connection's credentials no longer allow it`,
+      "server",
+      { channel }
+    )
+    const entry = channels.get(channel)
+    if (entry !== undefined) {
+      channels.delete(channel)
+      entry.cancelRetry()
+      entry.ended = error
+      entry.rejectReady(error)
+    }
+    events.emit("unsubscribed", { channel, reason, error })
   }
 
   const onWelcome = (conn: Connection, welcome: Extract<ServerFrame, { readonly type: "welcome" }>) => {
@@ -950,7 +1084,8 @@ export const createClient = (options: ClientOptions): WeftClient => {
       node: welcome.node,
       heartbeat: welcome.heartbeat,
       limits: { ...welcome.limits },
-      url: conn.url
+      url: conn.url,
+      ...(welcome.expiresAt === undefined ? {} : { expiresAt: welcome.expiresAt })
     }
     conn.info = info
     conn.connectedAt = clock.now()
@@ -1057,6 +1192,24 @@ export const createClient = (options: ClientOptions): WeftClient => {
     ).then((answer) => (answer.type === "reply" ? answer.result ?? null : null))
   }
 
+  const refresh = (token: string): Promise<{ readonly expiresAt?: number }> => {
+    const conn = current
+    if (state !== "connected" || conn === undefined || conn.info === undefined || conn.ended) {
+      return Promise.reject(clientError(state === "closed" ? "closed" : "disconnected", "not connected: the next connection uses a new ticket"))
+    }
+    return sendRefresh(conn, token).then(
+      (renewed) => {
+        emitRefresh({ ok: true, ...renewed })
+        return renewed
+      },
+      (error: unknown) => {
+        const failure = error instanceof WeftError ? error : clientError("protocol_error", describeError(error))
+        emitRefresh({ ok: false, error: failure })
+        throw failure
+      }
+    )
+  }
+
   const close = (): Promise<void> => {
     if (state === "closed") return Promise.resolve()
     generation += 1
@@ -1093,6 +1246,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
     subscribe,
     publish,
     rpc,
+    refresh,
     rooms: roomMethods(rpc),
     notifications: notificationMethods(rpc),
     signal: sendSignal(rpc),

@@ -41,6 +41,11 @@ export interface ConnectionInfo {
   }
   /** The WebSocket URL this connection was opened on (without the ticket). */
   readonly url: string
+  /**
+   * When the connection's credentials (the JWT's `exp`) expire, ms since 1970-01-01 UTC; updated
+   * by each successful refresh. Absent: they never expire.
+   */
+  readonly expiresAt?: number
 }
 
 /** A message on a subscribed channel. */
@@ -58,7 +63,10 @@ export interface ChannelMessage {
 
 /** The server's advice before it closes a connection (`goodbye` frame). */
 export interface GoodbyeAdvice {
-  /** `draining`, `shutdown`, `policy`, `slow-consumer` or `credentials-expired`. */
+  /**
+   * `draining`, `shutdown`, `policy`, `slow-consumer`, `credentials-expired` (reconnects with a
+   * fresh ticket), `revoked` or `banned` (the service API ended the connection: no reconnect).
+   */
   readonly reason: string
   /** Whether to connect again. */
   readonly reconnect: boolean
@@ -182,6 +190,32 @@ export interface SignalEvent {
   readonly at: number
 }
 
+/** The server asks for new credentials before the connection's expire (`refresh-required`). */
+export interface RefreshRequiredEvent {
+  /** When the current credentials expire, ms since 1970-01-01 UTC. */
+  readonly expiresAt: number
+  /** When the server closes the connection (4003, `credentials-expired`) unless a refresh succeeded. */
+  readonly deadline: number
+}
+
+/**
+ * The outcome of a refresh (from `getToken`, or `client.refresh(token)`): `ok` with the new
+ * expiry (absent: the new credentials never expire), or the error (`invalid_credentials`,
+ * `wrong_user`, `token_failed`, `timeout`...). A transient failure is retried until the deadline.
+ */
+export type RefreshEvent =
+  | { readonly ok: true; readonly expiresAt?: number }
+  | { readonly ok: false; readonly error: WeftError }
+
+/** The server ended a subscription on its own: after a refresh, the credentials no longer allow the channel. */
+export interface UnsubscribedEvent {
+  readonly channel: string
+  /** `forbidden`: the refreshed credentials no longer allow the channel. */
+  readonly reason: string
+  /** The same, as the error the subscription's `ready` rejects with and its `ended` holds. */
+  readonly error: WeftError
+}
+
 export interface WeftEvents {
   /** Every change of `client.state`. */
   state: StateEvent
@@ -214,4 +248,10 @@ export interface WeftEvents {
   read: ReadEvent
   /** Another user's signal to this user (arrives whether or not `user:<me>` is subscribed). */
   signal: SignalEvent
+  /** The server asked for new credentials (with `getToken`, the client answers by itself). */
+  refreshRequired: RefreshRequiredEvent
+  /** A refresh succeeded or failed. */
+  refresh: RefreshEvent
+  /** The server ended a subscription (its handlers are no longer called). */
+  unsubscribed: UnsubscribedEvent
 }

@@ -25,6 +25,8 @@ export const ServerErrorCodes: {
   readonly already_subscribed: 2002
   readonly invalid_channel: 2003
   readonly not_found: 2004
+  readonly invalid_credentials: 2005
+  readonly wrong_user: 2006
   readonly rate_limited: 3000
   readonly too_many_subscriptions: 3001
   readonly unknown_method: 4000
@@ -55,7 +57,9 @@ export const ClientErrorCodes = {
   /** The frame would exceed the connection's `limits.maxFrameBytes` (the server would close the connection). */
   frame_too_large: 9008,
   /** The client gave up: `maxAttempts` connection attempts failed in a row, or the server said not to come back. */
-  connect_failed: 9009
+  connect_failed: 9009,
+  /** `getToken` failed (threw, or did not answer in time) when the server asked for new credentials. */
+  token_failed: 9010
 } as const
 
 export type ServerErrorName = keyof typeof ServerErrorCodes

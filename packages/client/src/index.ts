@@ -32,10 +32,13 @@ export type {
   NotificationEvent,
   PresenceEvent,
   ReadEvent,
+  RefreshEvent,
+  RefreshRequiredEvent,
   RoomNotificationEvent,
   SignalEvent,
   StateEvent,
   SubscribedEvent,
+  UnsubscribedEvent,
   UserNotificationEvent,
   WeftEvents
 } from "./Events.ts"

@@ -17,6 +17,7 @@ import {
   Ping,
   Pong,
   Publish,
+  Refresh,
   RequestId,
   Rpc,
   ServerFrame,
@@ -133,7 +134,8 @@ const clientDecoders: {
   publish: ParseResult.decodeUnknownEither(Publish, clientDecodeOptions),
   rpc: ParseResult.decodeUnknownEither(Rpc, clientDecodeOptions),
   ping: ParseResult.decodeUnknownEither(Ping, clientDecodeOptions),
-  pong: ParseResult.decodeUnknownEither(Pong, clientDecodeOptions)
+  pong: ParseResult.decodeUnknownEither(Pong, clientDecodeOptions),
+  refresh: ParseResult.decodeUnknownEither(Refresh, clientDecodeOptions)
 }
 
 /** `channel: Expected ..., actual 5`: short enough for an error frame. */
@@ -159,7 +161,8 @@ export const decodeClientFrame = (raw: Raw, encoding: Encoding): Either.Either<C
     return Either.mapLeft(clientDecoders[type](value), (issue) => {
       // A channel that is a string but not a channel name has its own code; any other bad field is invalid_frame.
       const channel = value["channel"]
-      return type !== "rpc" && type !== "ping" && type !== "pong" && typeof channel === "string" && !isChannel(channel)
+      const hasChannel = type === "subscribe" || type === "unsubscribe" || type === "publish"
+      return hasChannel && typeof channel === "string" && !isChannel(channel)
         ? protocolError("invalid_channel", describeIssue(issue), id)
         : protocolError("invalid_frame", describeIssue(issue), id)
     })

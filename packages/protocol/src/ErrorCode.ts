@@ -25,6 +25,10 @@ export const ErrorCodes = {
   invalid_channel: 2003,
   /** The message (or other thing) the request names does not exist, or is no longer retained. */
   not_found: 2004,
+  /** A `refresh` JWT was refused: malformed, expired, badly signed, wrong claims, or the user is banned. */
+  invalid_credentials: 2005,
+  /** A `refresh` JWT is for another user (or another device) than the connection's. */
+  wrong_user: 2006,
   /** Too many frames: the connection's rate limit was exceeded. */
   rate_limited: 3000,
   /** The connection already has the maximum number of subscriptions. */
@@ -61,5 +65,7 @@ export const CloseCodes = {
   /** The client reads too slowly: its send buffer passed the limit. */
   slow_consumer: 4002,
   /** The connection's credentials expired without a refresh. */
-  credentials_expired: 4003
+  credentials_expired: 4003,
+  /** The service API disconnected the connection, its device or its user (or banned the user). */
+  revoked: 4004
 } as const

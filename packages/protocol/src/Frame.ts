@@ -66,9 +66,21 @@ export const Pong = Schema.Struct({
   id: Schema.optional(RequestId)
 })
 
-export const ClientFrame = Schema.Union(Subscribe, Unsubscribe, Publish, Rpc, Ping, Pong)
+/**
+ * New credentials for the connection, before the current ones expire (the server asks with
+ * `refresh-required`): a JWT for the same user and device, checked like one sent to
+ * `POST /v1/tickets`. Answered by `ack` (with the new `expiresAt`) or `error`.
+ */
+export const Refresh = Schema.Struct({
+  type: Schema.Literal("refresh"),
+  id: RequestId,
+  /** The new JWT (compact form). Never logged. */
+  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(8192))
+})
+
+export const ClientFrame = Schema.Union(Subscribe, Unsubscribe, Publish, Rpc, Ping, Pong, Refresh)
 export type ClientFrame = typeof ClientFrame.Type
-export const clientFrameTypes: ReadonlyArray<ClientFrame["type"]> = ["subscribe", "unsubscribe", "publish", "rpc", "ping", "pong"]
+export const clientFrameTypes: ReadonlyArray<ClientFrame["type"]> = ["subscribe", "unsubscribe", "publish", "rpc", "ping", "pong", "refresh"]
 
 // ---------------------------------------------------------------------------
 // Server to client
@@ -91,7 +103,9 @@ export const Welcome = Schema.Struct({
     maxFrameBytes: Schema.Number,
     maxSubscriptions: Schema.Number,
     ratePerSecond: Schema.Number
-  })
+  }),
+  /** When the connection's credentials (the JWT's `exp`) expire, in ms since the epoch; absent: never. */
+  expiresAt: Schema.optional(Schema.Number)
 })
 
 /** Success of a `subscribe`, `unsubscribe` or `publish`. */
@@ -105,7 +119,9 @@ export const Ack = Schema.Struct({
    * ones), `failed` when they cannot (another epoch, or older than the retained history): the
    * subscription is live from `position` and the client should reload history.
    */
-  recovery: Schema.optional(Schema.Literal("ok", "failed"))
+  recovery: Schema.optional(Schema.Literal("ok", "failed")),
+  /** For `refresh`: when the new credentials expire (ms since the epoch); absent: they never do. */
+  expiresAt: Schema.optional(Schema.Number)
 })
 
 export const Reply = Schema.Struct({
@@ -139,10 +155,32 @@ export const Message = Schema.Struct({
 /** The server is closing the connection; `reconnect` says whether and `after` (ms) when to come back. */
 export const Goodbye = Schema.Struct({
   type: Schema.Literal("goodbye"),
-  reason: Schema.Literal("draining", "shutdown", "policy", "slow-consumer", "credentials-expired"),
+  reason: Schema.Literal("draining", "shutdown", "policy", "slow-consumer", "credentials-expired", "revoked", "banned"),
   reconnect: Schema.Boolean,
   after: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 })
 
-export const ServerFrame = Schema.Union(Welcome, Ack, Reply, ErrorFrame, Message, Ping, Pong, Goodbye)
+/**
+ * The connection's credentials expire soon: send a `refresh` with a new JWT before `deadline`,
+ * or the server says goodbye (`credentials-expired`) and closes the connection (4003) then.
+ */
+export const RefreshRequired = Schema.Struct({
+  type: Schema.Literal("refresh-required"),
+  /** When the current credentials expire (the JWT's `exp`), in ms since the epoch. */
+  expiresAt: Schema.Number,
+  /** When the server closes the connection without a successful `refresh`: `expiresAt` plus the grace period. */
+  deadline: Schema.Number
+})
+
+/**
+ * The server ended a subscription on its own: after a `refresh`, the new credentials no longer
+ * allow the channel (`forbidden`). No `message` for the channel follows.
+ */
+export const Unsubscribed = Schema.Struct({
+  type: Schema.Literal("unsubscribed"),
+  channel: Channel,
+  reason: Schema.Literal("forbidden")
+})
+
+export const ServerFrame = Schema.Union(Welcome, Ack, Reply, ErrorFrame, Message, Ping, Pong, Goodbye, RefreshRequired, Unsubscribed)
 export type ServerFrame = typeof ServerFrame.Type

@@ -28,7 +28,8 @@ const clientSchemas = (data: fc.Arbitrary<unknown>) => {
     publish: Schema.Struct({ ...Frame.Publish.fields, data: Data }),
     rpc: Schema.Struct({ ...Frame.Rpc.fields, params: Schema.optional(Data) }),
     ping: Frame.Ping,
-    pong: Frame.Pong
+    pong: Frame.Pong,
+    refresh: Frame.Refresh
   } as const
 }
 
@@ -42,7 +43,9 @@ const serverSchemas = (data: fc.Arbitrary<unknown>) => {
     message: Schema.Struct({ ...Frame.Message.fields, data: Data }),
     ping: Frame.Ping,
     pong: Frame.Pong,
-    goodbye: Frame.Goodbye
+    goodbye: Frame.Goodbye,
+    "refresh-required": Frame.RefreshRequired,
+    unsubscribed: Frame.Unsubscribed
   } as const
 }
 
@@ -67,7 +70,8 @@ const clientFrames = (type: Frame.ClientFrame["type"], encoding: Encoding): fc.A
     publish: Arbitrary.make(schemas.publish),
     rpc: Arbitrary.make(schemas.rpc),
     ping: Arbitrary.make(schemas.ping),
-    pong: Arbitrary.make(schemas.pong)
+    pong: Arbitrary.make(schemas.pong),
+    refresh: Arbitrary.make(schemas.refresh)
   }
   return arbitraries[type].filter((frame) => exactNumbers(frame))
 }
@@ -82,7 +86,9 @@ const serverFrames = (type: Frame.ServerFrame["type"], encoding: Encoding): fc.A
     message: Arbitrary.make(schemas.message),
     ping: Arbitrary.make(schemas.ping),
     pong: Arbitrary.make(schemas.pong),
-    goodbye: Arbitrary.make(schemas.goodbye)
+    goodbye: Arbitrary.make(schemas.goodbye),
+    "refresh-required": Arbitrary.make(schemas["refresh-required"]),
+    unsubscribed: Arbitrary.make(schemas.unsubscribed)
   }
   return arbitraries[type].filter((frame) => exactNumbers(frame))
 }
@@ -424,6 +430,10 @@ describe("bad input", () => {
       [{ type: "rpc", id: 13, method: "" }, 13],
       [{ type: "rpc", id: 14, method: "m".repeat(101) }, 14],
       [{ type: "rpc", id: 15, method: 7 }, 15],
+      [{ type: "refresh", id: 16 }, 16], // no token
+      [{ type: "refresh", id: 17, token: "" }, 17],
+      [{ type: "refresh", id: 18, token: "t".repeat(8193) }, 18],
+      [{ type: "refresh", id: 19, token: 1 }, 19],
       [{ type: "ping", id: "1" }, undefined], // an id that is not a number is no id
       [{ type: "ping", id: null }, undefined],
       [{ type: "subscribe", channel: "a" }, undefined], // no id
@@ -466,6 +476,7 @@ describe("bad input", () => {
     }
     // `channel` is not a field of these: ignored, whatever it holds.
     expect(accepted(clientJson(`{"type":"ping","channel":"no such channel"}`))).toEqual({ type: "ping" })
+    expect(accepted(clientJson(`{"type":"refresh","id":2,"token":"t","channel":"no such channel"}`))).toEqual({ type: "refresh", id: 2, token: "t" })
   })
 
   it(`nesting: ${Codec.maxDepth} levels are fine, one more is 1000 with the id`, () => {

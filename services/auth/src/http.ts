@@ -4,7 +4,8 @@
  * `POST /v1/tickets` with `Authorization: Bearer <jwt>`:
  * - 200 `{ "ticket": "...", "expiresIn": 30 }`
  * - 401 `{ "error": "unauthorized", "reason": "<AuthReason>", "message": "..." }` with `WWW-Authenticate`
- * - 503 `{ "error": "unavailable" }` when the ticket store or the JWKS cannot be reached
+ * - 403 `{ "error": "banned", "until": <ms> }` with `Retry-After` while the user is banned (`Revocations`)
+ * - 503 `{ "error": "unavailable" }` when the ticket store, the revocation store or the JWKS cannot be reached
  * Every answer carries `Cache-Control: no-store`: a ticket is a credential.
  *
  * `redeem(ticket)` is what the gateway runs before a WebSocket upgrade, with
@@ -12,11 +13,17 @@
  * (`redeemStatus`) is 401 or 503. The `Auth` service offers the same call with
  * its `Tickets` already provided, for a gateway built once at start-up. Unknown, expired and already used tickets are
  * one reason on purpose: telling them apart would only help someone guessing.
+ *
+ * The `Auth` service also answers the gateway's other credential questions:
+ * whether a user is banned (checked once more after the user's connection is
+ * registered, see docs/auth.md) and a connection's `refresh` (`Refresh.ts`).
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { Grant } from "./Grant.ts"
 import { AuthError, AuthReason, JwtVerifier } from "./Jwt.ts"
+import { refresh, type RefreshError } from "./Refresh.ts"
+import { type Ban, type RevocationError, Revocations } from "./Revocations.ts"
 import { isTicket, type TicketError, Tickets } from "./Tickets.ts"
 
 type Router = HttpRouter.HttpRouter.Service<unknown, HttpRouter.HttpRouter.DefaultServices>
@@ -34,6 +41,9 @@ export const Unauthorized = Schema.Struct({
 })
 
 export const Unavailable = Schema.Struct({ error: Schema.Literal("unavailable") })
+
+/** The user is banned until `until` (ms since the epoch). */
+export const Banned = Schema.Struct({ error: Schema.Literal("banned"), until: Schema.Number })
 
 /** Only the header we read; a request's other headers are none of our business. */
 const AuthHeaders = Schema.Struct({ authorization: Schema.optional(Schema.String) })
@@ -68,12 +78,25 @@ const unavailable = HttpServerResponse.schemaJson(Unavailable)({ error: "unavail
   headers: noStore
 })
 
+/** 403 while the ban lasts; `Retry-After` says when it ends (whole seconds, rounded up). */
+const banned = (ban: Ban, now: number) =>
+  HttpServerResponse.schemaJson(Banned)({ error: "banned", until: ban.until }, {
+    status: 403,
+    headers: { ...noStore, "retry-after": String(Math.max(1, Math.ceil((ban.until - now) / 1000))) }
+  })
+
 const issueTicket = Effect.gen(function*() {
   const verifier = yield* JwtVerifier
   const tickets = yield* Tickets
+  const revocations = yield* Revocations
   return Effect.gen(function*() {
     const headers = yield* HttpServerRequest.schemaHeaders(AuthHeaders)
     const grant = yield* verifier.verify(bearerToken(headers.authorization))
+    const ban = yield* revocations.banned(grant.user)
+    if (ban !== undefined) {
+      yield* Effect.logDebug("ticket refused: the user is banned").pipe(Effect.annotateLogs({ user: grant.user }))
+      return yield* banned(ban, yield* Clock.currentTimeMillis)
+    }
     const issued = yield* tickets.issue(grant)
     return yield* HttpServerResponse.schemaJson(IssuedTicket)(issued, { headers: noStore })
   }).pipe(
@@ -91,6 +114,12 @@ const issueTicket = Effect.gen(function*() {
         Effect.zipRight(
           Effect.logWarning("ticket not issued: the store failed").pipe(Effect.annotateLogs({ error: error.message })),
           unavailable
+        ),
+      // Fail closed: a ban we cannot read must not let the user in.
+      RevocationError: (error) =>
+        Effect.zipRight(
+          Effect.logWarning("ticket not issued: the revocation store failed").pipe(Effect.annotateLogs({ error: error.message })),
+          unavailable
         )
     }),
     // Encoding our own fixed-shape bodies does not fail; a 500 without a body if it ever does.
@@ -99,7 +128,7 @@ const issueTicket = Effect.gen(function*() {
 })
 
 /** Adds `POST /v1/tickets`; mount with `NodeRoutes.use(Auth.routes)`. */
-export const routes = (router: Router): Effect.Effect<void, never, JwtVerifier | Tickets> =>
+export const routes = (router: Router): Effect.Effect<void, never, JwtVerifier | Tickets | Revocations> =>
   Effect.flatMap(issueTicket, (handler) => router.post("/v1/tickets", handler))
 
 // ---------------------------------------------------------------------------
@@ -151,12 +180,26 @@ export const redeem = (ticket: string | null): Effect.Effect<Grant, RedeemError,
 export interface AuthService {
   /** `redeem` with the node's `Tickets` provided. */
   readonly redeem: (ticket: string | null) => Effect.Effect<Grant, RedeemError>
+  /** `user`'s ban while it lasts, else `undefined`; fails when the revocation store cannot be reached. */
+  readonly banned: (user: string) => Effect.Effect<Ban | undefined, RevocationError>
+  /** `Refresh.refresh` with the node's verifier and revocations provided: the connection's new grant. */
+  readonly refresh: (current: Grant, token: string) => Effect.Effect<Grant, RefreshError>
 }
 
-/** The gateway's view of auth: redeeming tickets, without knowing where they are stored. */
+/** The gateway's view of auth: tickets, bans and refreshes, without knowing where they are stored. */
 export class Auth extends Context.Tag("@weft/auth/Auth")<Auth, AuthService>() {}
 
-export const layerAuth: Layer.Layer<Auth, never, Tickets> = Layer.effect(
+export const layerAuth: Layer.Layer<Auth, never, Tickets | JwtVerifier | Revocations> = Layer.effect(
   Auth,
-  Effect.map(Tickets, (tickets) => ({ redeem: (ticket) => Effect.provideService(redeem(ticket), Tickets, tickets) }))
+  Effect.gen(function*() {
+    const tickets = yield* Tickets
+    const verifier = yield* JwtVerifier
+    const revocations = yield* Revocations
+    return {
+      redeem: (ticket) => Effect.provideService(redeem(ticket), Tickets, tickets),
+      banned: (user) => revocations.banned(user),
+      refresh: (current, token) =>
+        refresh(current, token).pipe(Effect.provideService(JwtVerifier, verifier), Effect.provideService(Revocations, revocations))
+    }
+  })
 )

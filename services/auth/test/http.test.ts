@@ -5,11 +5,12 @@
 import { HttpApp, HttpRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Schema } from "effect"
+import { Effect, Either, Layer, Logger, LogLevel, Schema, TestClock } from "effect"
 import type { Scope } from "effect"
 import { Grant } from "../src/Grant.ts"
-import { Auth, IssuedTicket, layerAuth, redeem, redeemStatus, routes, Unauthorized, Unavailable } from "../src/http.ts"
+import { Auth, Banned, IssuedTicket, layerAuth, redeem, redeemStatus, routes, Unauthorized, Unavailable } from "../src/http.ts"
 import * as Jwt from "../src/Jwt.ts"
+import * as Revocations from "../src/Revocations.ts"
 import * as Tickets from "../src/Tickets.ts"
 import {
   baseClaims,
@@ -27,9 +28,10 @@ class TestRoutes extends HttpRouter.Tag("@weft/auth/test/TestRoutes")<TestRoutes
 
 type Handler = (request: Request) => Promise<Response>
 
-/** The routes on a router of their own, as a fetch-style handler, with the given verifier and tickets. */
+/** The routes on a router of their own, as a fetch-style handler, with the given verifier, tickets and revocations. */
 const handlerWith = <E>(
-  deps: Layer.Layer<Jwt.JwtVerifier | Tickets.Tickets, E>
+  deps: Layer.Layer<Jwt.JwtVerifier | Tickets.Tickets, E>,
+  revocations: Revocations.RevocationsService = Revocations.makeMemory()
 ): Effect.Effect<{ readonly handle: Handler; readonly tickets: Tickets.TicketsService }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const router = yield* TestRoutes.router
@@ -42,6 +44,7 @@ const handlerWith = <E>(
       TestRoutes.use(routes).pipe(
         Layer.provideMerge(TestRoutes.Live),
         Layer.provideMerge(deps),
+        Layer.provideMerge(Layer.succeed(Revocations.Revocations, revocations)),
         Layer.provideMerge(NodeHttpServer.layerContext)
       )
     ),
@@ -167,6 +170,39 @@ describe("POST /v1/tickets", () => {
       expect(yield* body(Unavailable, unavailable)).toEqual({ error: "unavailable" })
     }).pipe(quiet))
 
+  it.scoped("a banned user gets 403 { error: banned, until } with Retry-After, and a ticket again once the ban ends", () =>
+    Effect.gen(function*() {
+      const revocations = Revocations.makeMemory()
+      const { handle } = yield* handlerWith(Layer.merge(hs256, memoryTickets), revocations)
+      const token = yield* Effect.promise(() => signHs256(baseClaims()))
+      const ban = yield* revocations.ban("alice", { ttlMs: 90_500 })
+      const refused = yield* Effect.promise(() => handle(post(`Bearer ${token}`)))
+      expect(refused.status).toBe(403)
+      expect(refused.headers.get("retry-after")).toBe("91")
+      expect(refused.headers.get("cache-control")).toBe("no-store")
+      expect(yield* body(Banned, refused)).toEqual({ error: "banned", until: ban.until })
+      // Another user is not concerned; a bad token is still a 401 (the token is checked first).
+      const bob = yield* Effect.promise(() => signHs256({ ...baseClaims(), sub: "bob" }))
+      expect((yield* Effect.promise(() => handle(post(`Bearer ${bob}`)))).status).toBe(200)
+      expect((yield* Effect.promise(() => handle(post("Bearer nope")))).status).toBe(401)
+      yield* TestClock.adjust("91 seconds")
+      expect((yield* Effect.promise(() => handle(post(`Bearer ${token}`)))).status).toBe(200)
+    }))
+
+  it.scoped("503 when the revocation store fails: a ban that cannot be read does not let the user in", () =>
+    Effect.gen(function*() {
+      const down: Revocations.Encoded = {
+        put: () => Effect.fail(new Revocations.RevocationError({ reason: "unavailable", message: "down" })),
+        get: () => Effect.fail(new Revocations.RevocationError({ reason: "unavailable", message: "down" })),
+        remove: () => Effect.fail(new Revocations.RevocationError({ reason: "unavailable", message: "down" }))
+      }
+      const { handle } = yield* handlerWith(Layer.merge(hs256, memoryTickets), Revocations.makeEncoded(down))
+      const token = yield* Effect.promise(() => signHs256(baseClaims()))
+      const response = yield* Effect.promise(() => handle(post(`Bearer ${token}`)))
+      expect(response.status).toBe(503)
+      expect(yield* body(Unavailable, response)).toEqual({ error: "unavailable" })
+    }).pipe(quiet))
+
   it.scoped("other methods on the path are not routed", () =>
     Effect.gen(function*() {
       const { handle } = yield* handlerWith(Layer.merge(hs256, memoryTickets))
@@ -226,7 +262,10 @@ describe("redeem (the gateway, before the upgrade)", () => {
   it.scoped("the Auth service redeems with the node's Tickets already provided", () =>
     Effect.gen(function*() {
       const tickets = yield* Tickets.makeMemory({ ttlSeconds: 30 })
-      const auth = yield* Effect.provide(Auth, Layer.provide(layerAuth, Layer.succeed(Tickets.Tickets, tickets)))
+      const auth = yield* Effect.provide(
+        Auth,
+        Layer.provide(layerAuth, Layer.mergeAll(Layer.succeed(Tickets.Tickets, tickets), hs256, Revocations.layerMemory))
+      )
       const grant = new Grant({ user: "dave", subscribe: ["user:{user}"], publish: [] })
       const { ticket } = yield* tickets.issue(grant)
       expect(yield* auth.redeem(ticket)).toEqual(grant)

@@ -88,7 +88,9 @@ export const layer = Extensions.register((extensions) =>
           return { catchUp: [] }
         }),
       unsubscribe: () => Effect.void,
-      publish: (_, channel) => Effect.fail(Extensions.refuse("forbidden", `${channel} is written by the server only`))
+      publish: (_, channel) => Effect.fail(Extensions.refuse("forbidden", `${channel} is written by the server only`)),
+      // As `subscribe` checks: who may read the room may hear its presence.
+      allows: (caller, channel) => caller.canSubscribe(channelOf(channel.slice("presence:room:".length)))
     })
 
     const sendPayload = (

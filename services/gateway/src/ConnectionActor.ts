@@ -7,11 +7,20 @@
  * A crash closes the connection (1011) instead of restarting with fresh state:
  * the socket's subscriptions live in Bun and would no longer match the
  * actor's. The client reconnects and subscribes again.
+ *
+ * It also keeps the connection's credentials: a countdown to the JWT's `exp`
+ * (`CredentialExpiry`) asks the client for a new JWT (`refresh-required`) and
+ * closes the connection (4003) when none came; a `refresh` replaces the grant
+ * (new channels, new expiry), and subscriptions the new grant no longer
+ * allows end with an `unsubscribed` frame. `Disconnect` is how the service
+ * API's revocations reach it, from any node.
  */
 import { Actor, Supervision } from "@weft/actor"
+import { Auth, type Grant, type Refresh } from "@weft/auth"
 import { Channel, CloseCodes, ErrorCodes, type ErrorName, Frame } from "@weft/protocol"
 import type { ClusterTopics } from "@weft/cluster"
 import { Effect, Schema } from "effect"
+import * as CredentialExpiry from "./CredentialExpiry.ts"
 import { type Caller, Extensions, type Position, type RequestError } from "./Extensions.ts"
 import { Fanout } from "./Fanout.ts"
 import { GatewayConfigService } from "./GatewayConfig.ts"
@@ -48,14 +57,37 @@ export class SocketClosed extends Schema.TaggedRequest<SocketClosed>()("SocketCl
   failure: Schema.Never
 }) {}
 
-export const Connection = Actor.make("conn", [Inbound, Push, Disconnect, SocketClosed])
-export type ConnectionMessage = Inbound | Push | Disconnect | SocketClosed
+/**
+ * A moment of the credentials' countdown (told by the actor's own `CredentialExpiry`): time to
+ * ask for a refresh, or the credentials that expired at `expiresAt` were not replaced in time.
+ */
+export class CredentialsDue extends Schema.TaggedRequest<CredentialsDue>()("CredentialsDue", {
+  payload: { stage: Schema.Literal("refresh-required", "expired"), expiresAt: Schema.Number },
+  success: Schema.Void,
+  failure: Schema.Never
+}) {}
+
+export const Connection = Actor.make("conn", [Inbound, Push, Disconnect, SocketClosed, CredentialsDue])
+export type ConnectionMessage = Inbound | Push | Disconnect | SocketClosed | CredentialsDue
 
 const ackFrame = (id: number, position: Position | undefined, recovery: "ok" | "failed" | undefined): Frame.ServerFrame => ({
   type: "ack",
   id,
   ...(position === undefined ? {} : { position }),
   ...(recovery === undefined ? {} : { recovery })
+})
+
+/** The catalogue error a refused `refresh` is answered with. */
+const refreshRefusal = (reason: Refresh.RefreshReason): ErrorName =>
+  reason === "wrong-user" ? "wrong_user" : reason === "unavailable" ? "unavailable" : "invalid_credentials"
+
+const callerOf = (conn: string, node: string, grant: Grant): Caller => ({
+  conn,
+  node,
+  grant,
+  canSubscribe: Channel.matcher(grant.subscribe, grant.user),
+  canPublish: Channel.matcher(grant.publish, grant.user),
+  canModerate: Channel.matcher(grant.moderate, grant.user)
 })
 
 const errorFrame = (id: number | undefined, name: ErrorName, message: string): typeof Frame.ErrorFrame.Type => ({
@@ -74,24 +106,36 @@ export const ConnectionLive = Actor.toLayer(
       const fanout = yield* Fanout
       const extensions = yield* Extensions
       const config = yield* GatewayConfigService
+      const auth = yield* Auth
       const found = sockets.get(ctx.address.key)
       if (found === undefined) {
         // The socket closed before the actor started: nothing to serve.
         yield* ctx.stop
-        return { receive: { Inbound: () => Effect.void, Push: () => Effect.void, Disconnect: () => Effect.void, SocketClosed: () => Effect.void } }
+        return {
+          receive: {
+            Inbound: () => Effect.void,
+            Push: () => Effect.void,
+            Disconnect: () => Effect.void,
+            SocketClosed: () => Effect.void,
+            CredentialsDue: () => Effect.void
+          }
+        }
       }
       const socket: Socket = found
-      const { grant } = socket.data
       const address = ctx.address.toString()
-      const caller: Caller = {
-        conn: address,
-        node: config.nodeId,
-        grant,
-        canSubscribe: Channel.matcher(grant.subscribe, grant.user),
-        canPublish: Channel.matcher(grant.publish, grant.user),
-        canModerate: Channel.matcher(grant.moderate, grant.user)
-      }
+      /** Who the connection is and what it may do; replaced by a successful `refresh`. */
+      let caller: Caller = callerOf(address, config.nodeId, socket.data.grant)
       const subscriptions = new Set<string>()
+
+      /** When the current credentials expire (ms); `undefined`: never. */
+      let expiresAt = caller.grant.expiresAt
+      const expiry = yield* CredentialExpiry.make({
+        marginMs: config.refreshMarginMs,
+        graceMs: config.expiryGraceMs,
+        refreshRequired: (due) => Effect.ignore(ctx.self.tell(new CredentialsDue({ stage: "refresh-required", expiresAt: due }))),
+        expired: (due) => Effect.ignore(ctx.self.tell(new CredentialsDue({ stage: "expired", expiresAt: due })))
+      })
+      yield* expiry.set(expiresAt)
 
       const reply = (id: number | undefined, frame: Frame.ServerFrame) => answer(sockets, socket, id, frame)
       const fail = (id: number | undefined, name: ErrorName, message: string) => reply(id, errorFrame(id, name, message))
@@ -138,6 +182,44 @@ export const ConnectionLive = Actor.toLayer(
         )
       }
 
+      /** Whether the connection may stay subscribed to `channel` (asked again when its credentials change). */
+      const stillAllowed = (channel: string): boolean => {
+        const handler = extensions.channel(channel)
+        if (handler === undefined) return caller.canSubscribe(channel)
+        return handler.allows === undefined ? caller.canSubscribe(channel) : handler.allows(caller, channel)
+      }
+
+      /**
+       * A `refresh`: the new JWT is checked like one sent to `POST /v1/tickets` and must be for the
+       * same user and device. Then the connection takes the new grant: subscriptions it no longer
+       * allows end (an `unsubscribed` frame each, before the `ack`), and the countdown restarts
+       * from the new `exp` (none without one).
+       */
+      const refresh = (id: number, token: string): Effect.Effect<void> =>
+        auth.refresh(caller.grant, token).pipe(
+          Effect.matchEffect({
+            onFailure: (error) =>
+              Effect.zipRight(
+                Effect.logDebug("refresh refused").pipe(Effect.annotateLogs({ conn: address, reason: error.reason })),
+                fail(id, refreshRefusal(error.reason), error.message)
+              ),
+            onSuccess: (next) =>
+              Effect.gen(function*() {
+                caller = callerOf(address, config.nodeId, next)
+                socket.data.grant = next
+                for (const channel of Array.from(subscriptions)) {
+                  if (stillAllowed(channel)) continue
+                  subscriptions.delete(channel)
+                  yield* unsubscribe(channel)
+                  sockets.send(socket, { type: "unsubscribed", channel, reason: "forbidden" })
+                }
+                expiresAt = next.expiresAt
+                yield* expiry.set(expiresAt)
+                yield* reply(id, { type: "ack", id, ...(expiresAt === undefined ? {} : { expiresAt }) })
+              })
+          })
+        )
+
       const unsubscribe = (channel: string): Effect.Effect<void> => {
         const handler = extensions.channel(channel)
         return Effect.zipRight(
@@ -166,7 +248,7 @@ export const ConnectionLive = Actor.toLayer(
             }
             if (!caller.canPublish(channel)) return fail(id, "forbidden", `not allowed to publish to ${channel}`)
             return Effect.clockWith((clock) =>
-              fanout.publish({ type: "message", channel, data, from: grant.user, at: clock.unsafeCurrentTimeMillis() })
+              fanout.publish({ type: "message", channel, data, from: caller.grant.user, at: clock.unsafeCurrentTimeMillis() })
             ).pipe(
               Effect.zipRight(reply(id, { type: "ack", id })),
               Effect.catchAll(unavailable(id, "publish"))
@@ -180,8 +262,8 @@ export const ConnectionLive = Actor.toLayer(
                 id,
                 result: {
                   conn: address,
-                  user: grant.user,
-                  ...(grant.device === undefined ? {} : { device: grant.device }),
+                  user: caller.grant.user,
+                  ...(caller.grant.device === undefined ? {} : { device: caller.grant.device }),
                   node: config.nodeId,
                   subscriptions: Array.from(subscriptions)
                 }
@@ -199,13 +281,15 @@ export const ConnectionLive = Actor.toLayer(
             return reply(undefined, frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id })
           case "pong":
             return Effect.void
+          case "refresh":
+            return refresh(frame.id, frame.token)
         }
       }
 
       const release = Effect.gen(function*() {
         yield* Effect.forEach(Array.from(subscriptions), unsubscribe, { discard: true })
         subscriptions.clear()
-        yield* extensions.closed({ conn: address, node: config.nodeId, grant })
+        yield* extensions.closed({ conn: address, node: config.nodeId, grant: caller.grant })
       })
 
       return {
@@ -218,7 +302,23 @@ export const ConnectionLive = Actor.toLayer(
               socket.data.closing = true
               socket.close(code, reason)
             }),
-          SocketClosed: () => ctx.stop
+          SocketClosed: () => ctx.stop,
+          CredentialsDue: ({ expiresAt: due, stage }) =>
+            Effect.sync(() => {
+              // From a countdown a refresh has since replaced: nothing to do.
+              if (due !== expiresAt || socket.data.closing) return
+              if (stage === "refresh-required") {
+                sockets.send(socket, {
+                  type: "refresh-required",
+                  expiresAt: due,
+                  deadline: CredentialExpiry.deadlineOf(due, config.expiryGraceMs)
+                })
+                return
+              }
+              sockets.send(socket, { type: "goodbye", reason: "credentials-expired", reconnect: true })
+              socket.data.closing = true
+              socket.close(CloseCodes.credentials_expired, "credentials expired")
+            })
         },
         stopping: (termination) =>
           Effect.zipRight(

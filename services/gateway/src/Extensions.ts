@@ -50,6 +50,13 @@ export interface ChannelHandler {
   readonly subscribe: (caller: Caller, channel: string, since: Position | undefined) => Effect.Effect<SubscribeResult, RequestError>
   readonly unsubscribe: (caller: Caller, channel: string) => Effect.Effect<void>
   readonly publish: (caller: Caller, channel: string, data: unknown) => Effect.Effect<{ readonly position?: Position }, RequestError>
+  /**
+   * Whether `caller` may still be subscribed to `channel`: asked for every subscription when the
+   * connection's credentials change (a `refresh`), and a subscription it says `false` for ends
+   * (`unsubscribed`). Must agree with the permission `subscribe` checks. Default:
+   * `caller.canSubscribe(channel)`.
+   */
+  readonly allows?: (caller: Caller, channel: string) => boolean
 }
 
 export interface RpcMethod {

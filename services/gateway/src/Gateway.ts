@@ -1,7 +1,7 @@
 /**
  * WebSocket termination on Bun.serve: the upgrade (refused before it happens
- * for a bad ticket, origin, subprotocol or too many connections), and the
- * socket events. Each socket gets a connection actor; this module does the
+ * for a bad ticket, origin, subprotocol, too many connections or a banned
+ * user), and the socket events. Each socket gets a connection actor; this module does the
  * per-frame work that must be cheap and synchronous (decode, rate limit,
  * duplicate ids) and hands valid frames to the actor. A sweeper closes silent
  * connections (heartbeat) and slow consumers.
@@ -60,7 +60,8 @@ const refuse = (status: number, message: string): Response =>
   new Response(message, { status, headers: { "content-type": "text/plain; charset=utf-8" } })
 
 const isRequest = (frame: Frame.ClientFrame): frame is Extract<Frame.ClientFrame, { readonly id: number }> =>
-  frame.type === "subscribe" || frame.type === "unsubscribe" || frame.type === "publish" || frame.type === "rpc"
+  frame.type === "subscribe" || frame.type === "unsubscribe" || frame.type === "publish" || frame.type === "rpc" ||
+  frame.type === "refresh"
 
 const make = Effect.gen(function*() {
   const config = yield* GatewayConfigService
@@ -104,6 +105,18 @@ const make = Effect.gen(function*() {
       const address = `conn/${key}`
       const refused = yield* extensions.admit({ conn: address, node: config.nodeId, grant })
       if (refused !== undefined) return refuse(refused.status, refused.message)
+      // The ban is checked once the connection is registered with its user: a ban stored before
+      // `users.disconnect` listed the user's connections is seen here, and one stored after it
+      // closes this connection with the others (docs/auth.md, "Revocation").
+      const ban = yield* Effect.either(auth.banned(grant.user))
+      if (ban._tag === "Left") {
+        yield* detach(grant, address)
+        return refuse(503, "bans cannot be checked right now")
+      }
+      if (ban.right !== undefined) {
+        yield* detach(grant, address)
+        return refuse(403, `this user is banned until ${new Date(ban.right.until).toISOString()}`)
+      }
       const now = Date.now()
       const state: SocketState = {
         key,
@@ -160,7 +173,8 @@ const make = Effect.gen(function*() {
           maxFrameBytes: config.maxFrameBytes,
           maxSubscriptions: config.maxSubscriptions,
           ratePerSecond: config.ratePerSecond
-        }
+        },
+        ...(grant.expiresAt === undefined ? {} : { expiresAt: grant.expiresAt })
       })
       // Every connection hears broadcasts (the service API's notify.broadcast).
       runFork(Effect.ignore(fanout.subscribe(socket, broadcastChannel)))

@@ -15,6 +15,10 @@ export interface GatewayConfig {
   readonly heartbeatMs: number
   readonly slowConsumerBytes: number
   readonly slowConsumerPolicy: "disconnect" | "drop"
+  /** How long before its credentials expire a connection is sent `refresh-required` (ms). */
+  readonly refreshMarginMs: number
+  /** How long after its credentials expired a connection without a refresh is kept (ms); then 4003. */
+  readonly expiryGraceMs: number
 }
 
 export class GatewayConfigService extends Context.Tag("@weft/gateway/GatewayConfig")<GatewayConfigService, GatewayConfig>() {}

@@ -16,7 +16,8 @@ import type { ConnectionMessage } from "./ConnectionActor.ts"
 export interface SocketState {
   /** `<node>/<n>`: the connection actor's key; its address is `conn/<key>`. */
   readonly key: string
-  readonly grant: Grant
+  /** The connection's credentials: the ticket's grant, replaced by each successful `refresh`. */
+  grant: Grant
   readonly encoding: Encoding
   /** Whether the client offered a subprotocol (the upgrade then echoes the chosen one). */
   readonly bucket: Bucket

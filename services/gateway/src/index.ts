@@ -1,7 +1,8 @@
 /**
  * @weft/gateway: WebSocket termination, connection actors and channel fan-out.
  */
-export { Connection, ConnectionLive, Disconnect, Inbound, Push, SocketClosed } from "./ConnectionActor.ts"
+export { Connection, ConnectionLive, CredentialsDue, Disconnect, Inbound, Push, SocketClosed } from "./ConnectionActor.ts"
+export * as CredentialExpiry from "./CredentialExpiry.ts"
 export type { ConnectionMessage } from "./ConnectionActor.ts"
 export * as Extensions from "./Extensions.ts"
 export * as Fanout from "./Fanout.ts"

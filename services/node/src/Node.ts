@@ -9,6 +9,7 @@ import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
 import { ClusterNode, Directory, MemoryHistory, NodeStats, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
+import * as Ingest from "@weft/ingest"
 import * as Notification from "@weft/notification"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Drain from "./Drain.ts"
@@ -63,11 +64,38 @@ export const gatewayConfig = (config: NodeConfig): Gateway.GatewayConfig => ({
   maxSubscriptions: config.maxSubscriptions,
   heartbeatMs: config.heartbeatMs,
   slowConsumerBytes: config.slowConsumerBytes,
-  slowConsumerPolicy: config.slowConsumerPolicy
+  slowConsumerPolicy: config.slowConsumerPolicy,
+  refreshMarginMs: config.refreshMarginMs,
+  expiryGraceMs: config.expiryGraceMs
+})
+
+/** The ingest role's sources, rules and limits; a source runs only where it is configured. */
+export const ingestConfig = (config: NodeConfig): Ingest.Config => ({
+  nodeId: config.nodeId,
+  cluster: config.cluster,
+  rules: config.ingestRules ?? [],
+  dedupeWindowMs: config.ingestDedupeWindowMs,
+  maxInFlight: config.ingestMaxInFlight,
+  redeliveryMs: config.ingestRedeliveryMs,
+  ...(config.ingestNatsUrl === undefined || config.ingestNatsStream === undefined ? {} : {
+    nats: {
+      servers: Redacted.value(config.ingestNatsUrl).split(","),
+      stream: config.ingestNatsStream,
+      ...(config.ingestNatsDeadLetterSubject === undefined ? {} : { deadLetterSubject: config.ingestNatsDeadLetterSubject })
+    }
+  }),
+  ...(config.ingestAmqpUrl === undefined || config.ingestAmqpQueue === undefined ? {} : {
+    amqp: {
+      url: config.ingestAmqpUrl,
+      queue: config.ingestAmqpQueue,
+      ...(config.ingestAmqpExchange === undefined ? {} : { exchange: config.ingestAmqpExchange })
+    }
+  }),
+  ...(config.ingestRedisStream === undefined ? {} : { redisStream: config.ingestRedisStream })
 })
 
 /**
- * Cluster membership and the stores: with Redis, tickets, room history, inboxes, scheduled
+ * Cluster membership and the stores: with Redis, tickets, bans, room history, inboxes, scheduled
  * notifications and idempotency keys live there (any node redeems any node's ticket; a room's
  * history survives its node; a scheduled notification survives the node that accepted it) on the
  * node's one Redis connection; alone, everything is in memory.
@@ -81,6 +109,7 @@ const membership = (config: NodeConfig) => {
     const directory = <I>(tag: Context.Tag<I, Directory.DirectoryService>) => Layer.sync(tag, Directory.makeMemory)
     return Layer.mergeAll(
       Auth.Tickets.layerMemory({ ttlSeconds }),
+      Auth.Revocations.layerMemory,
       NodeStats.layerMemory(Stats.staleAfterMs),
       Idempotency.layerMemory(),
       Notification.MemoryScheduler.layer(),
@@ -96,6 +125,7 @@ const membership = (config: NodeConfig) => {
     Layer.scoped(tag, Directory.makeRedis({ cluster: config.cluster, namespace: "user", name, ttlMs }))
   return Layer.mergeAll(
     Auth.Tickets.layerRedis({ cluster: config.cluster, ttlSeconds }),
+    Auth.Revocations.layerRedis({ cluster: config.cluster }),
     NodeStats.layerRedis({ cluster: config.cluster, staleAfterMs: Stats.staleAfterMs }),
     Idempotency.layerRedis({ cluster: config.cluster }),
     Notification.RedisScheduler.layer({ cluster: config.cluster }),
@@ -133,23 +163,29 @@ const roles = (config: NodeConfig) => {
     ...when("chat", Chat.layer()),
     ...when("notification", Notification.layer())
   ]
-  // The gateway redeems tickets (the store); issuing them (the auth role) also needs a JWT verifier.
-  // The gateway's protocol extensions call the entities wherever they live.
+  // The gateway redeems tickets (the store) and checks refreshed JWTs; issuing tickets (the auth role)
+  // checks JWTs too: one verifier for both. The gateway's protocol extensions call the entities wherever they live.
+  const verifier = Auth.Jwt.layerConfig(config)
   const gateway = Layer.mergeAll(
     Chat.gatewayExtension,
     Notification.gatewayExtension({ maxConnectionsPerUser: config.maxConnectionsPerUser })
   ).pipe(
     Layer.provideMerge(Gateway.layer),
     Layer.provide(Layer.succeed(Gateway.GatewayConfigService, gatewayConfig(config))),
-    Layer.provide(Auth.layerAuth)
+    Layer.provide(Auth.layerAuth.pipe(Layer.provide(verifier)))
   )
   // Scheduled notifications are delivered by every notification node (each item by one of them).
-  const services = [...when("gateway", gateway), ...when("notification", Notification.ScheduledDelivery.runner)]
+  const services = [
+    ...when("gateway", gateway),
+    ...when("notification", Notification.ScheduledDelivery.runner),
+    // Bus consumers, only for the sources configured; delivering wherever the users' entities live.
+    ...when("ingest", Ingest.layer(ingestConfig(config)).pipe(Layer.provide(Notification.DeliveryPath.layer)))
+  ]
   const routes = [
     Health.routes,
     Metrics.routes,
     HttpServer.NodeRoutes.use(Chat.routes),
-    ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(Auth.Jwt.layerConfig(config)))),
+    ...when("auth", HttpServer.NodeRoutes.use(Auth.routes).pipe(Layer.provide(verifier))),
     ...when("notification", serviceApi(config)),
     // The demo page, the dashboard and its feed, the dev-mode routes: each only where the config asks.
     Pages.routes,

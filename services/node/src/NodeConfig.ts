@@ -3,6 +3,7 @@
  * Schema at start-up so that a bad value stops the node with a clear message.
  * Flags win over the environment. Every key is listed in the README.
  */
+import * as IngestRules from "@weft/ingest/Rules"
 import { Context, Data, Either, ParseResult, Schema } from "effect"
 
 const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535))
@@ -24,7 +25,7 @@ const Switch = Schema.transform(Schema.Literal("true", "false", "1", "0", "yes",
 })
 
 /** The roles a node can run. A role is a group of actors, entities and routes. */
-export const allRoles = ["gateway", "auth", "chat", "notification"] as const
+export const allRoles = ["gateway", "auth", "chat", "notification", "ingest"] as const
 export type Role = (typeof allRoles)[number]
 const Role = Schema.Literal(...allRoles)
 
@@ -73,6 +74,16 @@ const keys = {
   jwtIssuer: { flag: "jwt-issuer", env: "WEFT_JWT_ISSUER", doc: "required `iss` of client JWTs" },
   jwtAudience: { flag: "jwt-audience", env: "WEFT_JWT_AUDIENCE", doc: "required `aud` of client JWTs" },
   ticketTtlSeconds: { flag: "ticket-ttl-s", env: "WEFT_TICKET_TTL_S", doc: "lifetime of a connection ticket (1-60 s; 30-60 advised)" },
+  refreshMarginMs: {
+    flag: "refresh-margin-ms",
+    env: "WEFT_REFRESH_MARGIN_MS",
+    doc: "how long before a connection's JWT expires it is sent refresh-required"
+  },
+  expiryGraceMs: {
+    flag: "expiry-grace-ms",
+    env: "WEFT_EXPIRY_GRACE_MS",
+    doc: "how long after its JWT expired a connection without a refresh is kept; then closed with 4003"
+  },
   allowedOrigins: {
     flag: "allowed-origins",
     env: "WEFT_ALLOWED_ORIGINS",
@@ -111,7 +122,46 @@ const keys = {
     env: "WEFT_SERVICE_KEYS",
     doc: "service API credentials, `service=key,...` (keys 32+ characters; unset: /rpc refuses every call)"
   },
-  roles: { flag: "roles", env: "WEFT_ROLES", doc: "comma-separated roles this node runs: gateway, auth, chat, notification (default: all)" },
+  ingestRules: {
+    flag: "ingest-rules",
+    env: "WEFT_INGEST_RULES",
+    doc: "ingest: JSON array of mapping rules, subject pattern to target (see docs/ingest.md)"
+  },
+  ingestNatsUrl: { flag: "ingest-nats-url", env: "WEFT_INGEST_NATS_URL", doc: "ingest: NATS servers, comma-separated nats:// URLs" },
+  ingestNatsStream: { flag: "ingest-nats-stream", env: "WEFT_INGEST_NATS_STREAM", doc: "ingest: the JetStream stream to consume" },
+  ingestNatsDeadLetterSubject: {
+    flag: "ingest-nats-dead-letter-subject",
+    env: "WEFT_INGEST_NATS_DEAD_LETTER_SUBJECT",
+    doc: "ingest: where NATS events that can never be delivered are published (default weft.dead-letter.<stream>)"
+  },
+  ingestAmqpUrl: { flag: "ingest-amqp-url", env: "WEFT_INGEST_AMQP_URL", doc: "ingest: RabbitMQ URL, amqp:// or amqps://" },
+  ingestAmqpQueue: { flag: "ingest-amqp-queue", env: "WEFT_INGEST_AMQP_QUEUE", doc: "ingest: the durable queue to consume (declared by Weft)" },
+  ingestAmqpExchange: {
+    flag: "ingest-amqp-exchange",
+    env: "WEFT_INGEST_AMQP_EXCHANGE",
+    doc: "ingest: a topic exchange the queue is bound to for every routing key"
+  },
+  ingestRedisStream: { flag: "ingest-redis-stream", env: "WEFT_INGEST_REDIS_STREAM", doc: "ingest: a stream key on the node's Redis to consume" },
+  ingestDedupeWindowMs: {
+    flag: "ingest-dedupe-window-ms",
+    env: "WEFT_INGEST_DEDUPE_WINDOW_MS",
+    doc: "ingest: how long a delivered event's key is remembered against redeliveries"
+  },
+  ingestMaxInFlight: {
+    flag: "ingest-max-in-flight",
+    env: "WEFT_INGEST_MAX_IN_FLIGHT",
+    doc: "ingest: events taken from one source and not yet settled, per node (backpressure)"
+  },
+  ingestRedeliveryMs: {
+    flag: "ingest-redelivery-ms",
+    env: "WEFT_INGEST_REDELIVERY_MS",
+    doc: "ingest: how long an event taken by a node stays unacked before the bus gives it to another"
+  },
+  roles: {
+    flag: "roles",
+    env: "WEFT_ROLES",
+    doc: "comma-separated roles this node runs: gateway, auth, chat, notification, ingest (default: all)"
+  },
   dev: {
     flag: "dev",
     env: "WEFT_DEV",
@@ -151,6 +201,8 @@ export const NodeConfigSchema = Schema.Struct({
   jwtIssuer: Schema.optional(Schema.NonEmptyString),
   jwtAudience: Schema.optional(Schema.NonEmptyString),
   ticketTtlSeconds: Schema.optionalWith(Count.pipe(Schema.between(1, 60)), { default: () => 30 }),
+  refreshMarginMs: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 86_400_000)), { default: () => 60_000 }),
+  expiryGraceMs: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 3_600_000)), { default: () => 10_000 }),
   allowedOrigins: Schema.optional(CommaList),
   maxFrameBytes: Schema.optionalWith(Count.pipe(Schema.between(256, 16 * 1024 * 1024)), { default: () => 65_536 }),
   ratePerSecond: Schema.optionalWith(Count, { default: () => 100 }),
@@ -165,6 +217,21 @@ export const NodeConfigSchema = Schema.Struct({
   inboxMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(10_000)), { default: () => 200 }),
   inboxMaxAgeMs: Schema.optionalWith(Millis, { default: () => 30 * 86_400_000 }),
   serviceKeys: Schema.optional(Schema.Redacted(Schema.String)),
+  ingestRules: Schema.optional(IngestRules.RulesFromJson),
+  ingestNatsUrl: Schema.optional(Schema.Redacted(Schema.String.pipe(
+    Schema.pattern(/^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/, { message: () => "comma-separated nats:// or tls:// URLs" })
+  ))),
+  ingestNatsStream: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,255}$/, { message: () => "a stream name (A-Z a-z 0-9 _ -)" }))),
+  ingestNatsDeadLetterSubject: Schema.optional(Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: () => "a subject without wildcards" })
+  )),
+  ingestAmqpUrl: Schema.optional(Schema.Redacted(Schema.String.pipe(Schema.pattern(/^amqps?:\/\//, { message: () => "an amqp:// or amqps:// URL" })))),
+  ingestAmqpQueue: Schema.optional(Schema.String.pipe(Schema.pattern(/^(?!amq\.)\S{1,200}$/, { message: () => "a queue name (no spaces, not amq.*)" }))),
+  ingestAmqpExchange: Schema.optional(Schema.String.pipe(Schema.pattern(/^(?!amq\.)\S{1,255}$/, { message: () => "an exchange name (no spaces, not amq.*)" }))),
+  ingestRedisStream: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))),
+  ingestDedupeWindowMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 3_600_000 }),
+  ingestMaxInFlight: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(10_000)), { default: () => 64 }),
+  ingestRedeliveryMs: Schema.optionalWith(Millis.pipe(Schema.greaterThanOrEqualTo(1000)), { default: () => 30_000 }),
   roles: Schema.optionalWith(
     CommaList.pipe(Schema.compose(Schema.NonEmptyArray(Role)), Schema.filter((roles) => new Set(roles).size === roles.length || "a role is listed twice")),
     { default: () => [...allRoles] }
@@ -209,6 +276,18 @@ const collect = (
   return Either.right(raw)
 }
 
+/** Ingest keys that only make sense together. */
+const ingestPairs = (decoded: typeof NodeConfigSchema.Type): string | undefined => {
+  if ((decoded.ingestNatsUrl === undefined) !== (decoded.ingestNatsStream === undefined)) {
+    return "--ingest-nats-url and --ingest-nats-stream go together"
+  }
+  if ((decoded.ingestAmqpUrl === undefined) !== (decoded.ingestAmqpQueue === undefined)) {
+    return "--ingest-amqp-url and --ingest-amqp-queue go together"
+  }
+  if (decoded.ingestRedisStream !== undefined && decoded.redisUrl === undefined) return "--ingest-redis-stream needs --redis-url"
+  return undefined
+}
+
 /** Decodes the configuration from CLI arguments (without the program name) and the environment. */
 export const load = (
   argv: ReadonlyArray<string>,
@@ -231,6 +310,8 @@ export const load = (
             new ConfigError({ message: "invalid configuration: set only one of --jwt-secret, --jwt-public-key, --jwt-jwks-url" })
           )
         }
+        const ingestProblem = ingestPairs(decoded)
+        if (ingestProblem !== undefined) return Either.left(new ConfigError({ message: `invalid configuration: ${ingestProblem}` }))
         return Either.right<NodeConfig>({ ...decoded, nodeId: decoded.nodeId ?? defaultNodeId })
       })
     ))

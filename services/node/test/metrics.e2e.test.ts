@@ -18,6 +18,7 @@ import { jwtSecret } from "../../../test/support/jwt.ts"
 import { freePort, type RedisServer, startRedisServer, uniqueCluster } from "../../../test/support/ports.ts"
 import { parse, type Scrape } from "../../../test/support/prometheus.ts"
 import { waitUntil } from "../../../test/support/wait.ts"
+import { allRoles } from "../src/NodeConfig.ts"
 import { type Claims, type Client, closeAll, connectAs, request } from "../../../test/support/wsClient.ts"
 
 const nodes: Array<RunningNode> = []
@@ -105,7 +106,7 @@ describe("/metrics on a single node", () => {
     expect(metrics.total("process_start_time_seconds")).toBeGreaterThan(1_600_000_000)
     expect(metrics.samples("weft_event_loop_lag_seconds")).toHaveLength(1)
     expect(metrics.samples("weft_node_info")).toEqual([
-      { labels: { node: "metrics-single", roles: "gateway,auth,chat,notification", version: "0.1.0" }, value: 1 }
+      { labels: { node: "metrics-single", roles: allRoles.join(","), version: "0.1.0" }, value: 1 }
     ])
 
     // The gauges follow: a client leaves, and its connection and its actor are gone.

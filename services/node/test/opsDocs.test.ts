@@ -9,6 +9,7 @@ import { ActorMetrics } from "@weft/actor"
 import { ApiMetrics } from "@weft/api/server"
 import { ClusterMetrics } from "@weft/cluster"
 import { GatewayMetrics } from "@weft/gateway"
+import { IngestMetrics } from "@weft/ingest"
 import { Effect, Metric, MetricLabel } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -36,6 +37,15 @@ const served = Effect.gen(function*() {
   ClusterMetrics.recordEntityCall("room", "ok", 0.001)
   ClusterMetrics.recordRegistryOperation("refresh", "ok")
   ClusterMetrics.recordRedisError("commands", "connection")
+  IngestMetrics.recordConsumed("nats", true)
+  IngestMetrics.recordDelivered("nats", false)
+  IngestMetrics.recordDelivered("nats", true)
+  IngestMetrics.recordExpired("nats")
+  IngestMetrics.recordDeadLettered("nats", "envelope")
+  IngestMetrics.recordRetried("nats")
+  IngestMetrics.setLag("nats", 0)
+  IngestMetrics.setInFlight("nats", 0)
+  IngestMetrics.recordAge("nats", 0, 1)
   yield* Metric.update(ApiMetrics.callDuration.pipe(Metric.tagged("rpc", "docs.test"), Metric.tagged("outcome", "ok")), 0.001)
   yield* Metric.set(Metrics.eventLoopLag, 0)
   yield* Metric.set(Metrics.nodeInfo.pipe(Metric.tagged("node", "n"), Metric.tagged("roles", "gateway"), Metric.tagged("version", "0")), 1)

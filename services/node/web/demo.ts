@@ -630,7 +630,8 @@ const devToken = async (user: string): Promise<string> => {
 
 const start = async (jwt: () => Promise<string>): Promise<void> => {
   ui.signinError.textContent = ""
-  const next = createClient({ url: location.origin, getTicket: ticketFromJwt({ jwt }) })
+  // `getToken`: the connection is refreshed before its (15-minute) JWT expires, without reconnecting.
+  const next = createClient({ url: location.origin, getTicket: ticketFromJwt({ jwt }), getToken: jwt })
   next.on("state", (event) => {
     ui.status.textContent = event.state
     ui.status.dataset["state"] = event.state

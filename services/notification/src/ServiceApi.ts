@@ -5,48 +5,24 @@
  * lives, bounded by a timeout, and every failure comes back as a typed
  * `ApiError`.
  *
- * Notifications to users: the delivery time is worked out from the user's
- * settings (`LocalTime.deliveryTime`: a local time, quiet hours); due now,
- * the user entity stores it in the inbox and sends it to every online
- * device; later, it waits in the durable scheduler (`ScheduledDelivery`).
+ * Notifications go through the `DeliveryPath` (shared with the ingest role's
+ * bus consumers): to users by their local time and quiet hours, stored in the
+ * inbox or held in the durable scheduler; to rooms; to everyone.
  * With an idempotency key the notification id is derived from the key, so a
  * retry that slips past the idempotency store (expired, or the first call
  * failed half-way through a batch) is still dropped by the user's inbox.
  */
-import { ApiError, Caller, Delivery, type DeliverAt, WeftApi } from "@weft/api"
-import type { NotificationContent } from "@weft/api"
+import { ApiError, Caller, Delivery, WeftApi } from "@weft/api"
 import { ApiMetrics, Idempotency } from "@weft/api/server"
-import { Position, Room, RoomEvent, RoomRefused } from "@weft/chat"
-import { ClusterTopics, Entities, NodeStats } from "@weft/cluster"
-import { broadcastChannel, Fanout } from "@weft/gateway"
-import { Codec } from "@weft/protocol"
-import { Clock, Effect, Either, Schema } from "effect"
+import { Position, Room, RoomEvent } from "@weft/chat"
+import { NodeStats } from "@weft/cluster"
+import { Effect, Layer, Schema } from "effect"
+import { DeliveryPath, layer as deliveryPathLayer } from "./DeliveryPath.ts"
+import { call, invalid } from "./internal/entityCall.ts"
 import * as LocalTime from "./LocalTime.ts"
-import * as ScheduledDelivery from "./ScheduledDelivery.ts"
-import { Scheduler } from "./Scheduler.ts"
-import { User, UserRefused } from "./User.ts"
+import * as Revocation from "./Revocation.ts"
+import { User } from "./User.ts"
 
-const callTimeout = "10 seconds"
-
-/** Users a batch notifies at once. */
-const batchConcurrency = 16
-
-/** Bounds a call to an entity and turns whatever it fails with into an `ApiError`. */
-const call = <A, E extends { readonly _tag: string }>(address: string, request: Effect.Effect<A, E>) =>
-  request.pipe(
-    Entities.withTimeout(address, callTimeout),
-    Effect.mapError((error): ApiError =>
-      error instanceof UserRefused || error instanceof RoomRefused
-        ? new ApiError({ reason: error.reason, message: error.message })
-        : new ApiError({ reason: "unavailable", message: `${address} did not answer (${error._tag}); retry with the same idempotency key` })
-    )
-  )
-
-const invalid = (message: string) => new ApiError({ reason: "invalid", message })
-
-const decodeZone = Schema.decodeUnknownEither(LocalTime.TimeZoneId)
-const decodeQuietHours = Schema.decodeUnknownEither(Schema.NullOr(LocalTime.QuietHours))
-const utc = Either.getOrThrow(decodeZone("UTC"))
 const Sent = Schema.Struct({ id: Schema.String, position: Position, at: Schema.Number })
 
 /** A stored room change as the API states it. */
@@ -57,9 +33,9 @@ export const layer = WeftApi.toLayer(
     const users = yield* User.client
     const rooms = yield* Room.client
     const idempotency = yield* Idempotency.Idempotency
-    const topics = yield* ClusterTopics.ClusterTopics
     const stats = yield* NodeStats.NodeStats
-    const scheduler = yield* Scheduler
+    const deliveryPath = yield* DeliveryPath
+    const revocation = yield* Revocation.make
 
     /**
      * Runs `run` once per `(caller, key)`; `run` gets the notification id to use: derived from
@@ -75,98 +51,36 @@ export const layer = WeftApi.toLayer(
         ? Effect.map(run(`n-${crypto.randomUUID()}`), (value) => ({ value, duplicate: false }))
         : Effect.flatMap(Idempotency.slotId(caller, key), (slot) => idempotency.once(caller, key, schema, run(`k-${slot.slice(0, 32)}`)))
 
-    /** When to deliver to `user` (UTC ms); asks the user's settings only when they matter. */
-    const dueFor = (user: string, deliverAt: DeliverAt | undefined, respectQuietHours: boolean, now: number) =>
-      Effect.gen(function*() {
-        if (deliverAt === undefined && !respectQuietHours) return now
-        const settings = yield* call(`user/${user}`, users(user).GetSettings())
-        const due = LocalTime.deliveryTime(now, {
-          deliverAt,
-          respectQuietHours,
-          // Stored settings were checked when set; one that no longer reads (a zone this runtime
-          // dropped) falls back to UTC rather than losing the notification.
-          timeZone: Either.getOrElse(decodeZone(settings.timeZone), () => utc),
-          quietHours: Either.getOrElse(decodeQuietHours(settings.quietHours), () => null)
-        })
-        return yield* Either.match(due, { onLeft: (error) => Effect.fail(invalid(error.message)), onRight: Effect.succeed })
-      })
-
-    const notifyUser = (
-      user: string,
-      id: string,
-      sender: string,
-      notification: typeof NotificationContent.Type,
-      deliverAt: DeliverAt | undefined
-    ): Effect.Effect<Delivery, ApiError> =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const due = yield* dueFor(user, deliverAt, notification.respectQuietHours ?? false, now)
-        const pending = { user, id, type: notification.kind, data: notification.data, sender }
-        if (due > now) {
-          const stored = yield* ScheduledDelivery.schedule(scheduler, pending, due).pipe(
-            Effect.mapError((error) =>
-              error.reason === "unavailable"
-                ? new ApiError({ reason: "unavailable", message: `the scheduler is unavailable: ${error.message}` })
-                : invalid(`cannot schedule this notification: ${error.message}`)
-            )
-          )
-          return { status: "scheduled" as const, notificationId: id, devices: 0, scheduledAt: due, duplicate: !stored }
-        }
-        const sent = yield* call(`user/${user}`, users(user).Notify({ id, type: pending.type, data: pending.data, sender }))
-        return {
-          status: sent.devices > 0 ? "delivered" as const : "stored" as const,
-          notificationId: id,
-          devices: sent.devices,
-          duplicate: sent.duplicate
-        }
-      })
-
     const asDuplicate = (delivery: Delivery, duplicate: boolean): Delivery => duplicate ? { ...delivery, duplicate } : delivery
-
-    const now = Clock.currentTimeMillis
 
     return ApiMetrics.instrument({
       "notify.toUser": ({ deliverAt, idempotencyKey, notification, userId }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
           const result = yield* once(caller.service, idempotencyKey, Delivery, (id) =>
-            notifyUser(userId, id, caller.service, notification, deliverAt))
+            deliveryPath.toUser(userId, id, caller.service, notification, deliverAt))
           return asDuplicate(result.value, result.duplicate)
         }),
 
       "notify.toUsers": ({ deliverAt, idempotencyKey, notification, userIds }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          const unique = Array.from(new Set(userIds))
           const result = yield* once(caller.service, idempotencyKey, Schema.Array(Schema.Struct({ userId: Schema.String, delivery: Delivery })), (id) =>
-            Effect.forEach(
-              unique,
-              (userId) => Effect.map(notifyUser(userId, id, caller.service, notification, deliverAt), (delivery) => ({ userId, delivery })),
-              { concurrency: batchConcurrency }
-            ))
+            deliveryPath.toUsers(userIds, id, caller.service, notification, deliverAt))
           return result.value.map((entry) => ({ userId: entry.userId, delivery: asDuplicate(entry.delivery, result.duplicate) }))
         }),
 
       "notify.toRoom": ({ notification, room }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          yield* call(`room/${room}`, rooms(room).Announce({ from: caller.service, type: notification.kind, data: notification.data }))
+          yield* deliveryPath.toRoom(room, caller.service, notification)
           return { delivered: true }
         }),
 
       "notify.broadcast": ({ notification }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          const frame = Codec.encodeServerFrame({
-            type: "message",
-            channel: broadcastChannel,
-            data: { kind: "notification", type: notification.kind, data: notification.data },
-            from: caller.service,
-            at: yield* now
-          }, "msgpack")
-          yield* topics.publish(Fanout.clusterTopic(broadcastChannel), Codec.toBytes(frame)).pipe(
-            Effect.mapError((error) => new ApiError({ reason: "unavailable", message: `broadcast not sent: ${error.message}` }))
-          )
+          yield* deliveryPath.broadcast(caller.service, notification)
           return { delivered: true }
         }),
 
@@ -233,6 +147,10 @@ export const layer = WeftApi.toLayer(
           )
         }),
 
+      "users.disconnect": (request) => Effect.flatMap(Caller, (caller) => revocation.disconnect(request, caller.service)),
+
+      "users.unban": ({ userId }) => Effect.flatMap(Caller, (caller) => revocation.unban(userId, caller.service)),
+
       "cluster.stats": () =>
         stats.all.pipe(
           Effect.map((nodes) => ({ nodes })),
@@ -240,4 +158,4 @@ export const layer = WeftApi.toLayer(
         )
     })
   })
-)
+).pipe(Layer.provide(deliveryPathLayer))

@@ -10,9 +10,9 @@
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { ActorMail, ClusterTopics, Directory, Entities, History, NodeLeases } from "@weft/cluster"
-import { Connection as ConnectionActor, Fanout, Push } from "@weft/gateway"
-import { Codec, type Frame } from "@weft/protocol"
-import { Context, Duration, Effect, Schedule, Schema } from "effect"
+import { Connection as ConnectionActor, Disconnect, Fanout, Push } from "@weft/gateway"
+import { CloseCodes, Codec, type Frame } from "@weft/protocol"
+import { Context, Duration, Effect, Either, Schedule, Schema } from "effect"
 
 export class Connection extends Schema.Class<Connection>("Connection")({
   /** The connection actor's address, `conn/<node>/<incarnation>-<n>`. */
@@ -68,6 +68,19 @@ export const User = Entity.make("user", [
   }),
   Rpc.make("Detach", { payload: { conn: Schema.String }, success: Schema.Struct({ connections: Schema.Number }) }),
   Rpc.make("Connections", { success: Schema.Array(Connection) }),
+  /**
+   * Closes the user's connections, wherever they are (only `device`'s, or only `conn`, when
+   * given): each gets a `goodbye` with `reason` and not to reconnect, then close 4004.
+   * `disconnected`: how many connections were told.
+   */
+  Rpc.make("Disconnect", {
+    payload: {
+      device: Schema.optional(Schema.String),
+      conn: Schema.optional(Schema.String),
+      reason: Schema.Literal("revoked", "banned")
+    },
+    success: Schema.Struct({ disconnected: Schema.Number })
+  }),
   /**
    * Stores the notification in the inbox and sends it to every online device (`devices`: how
    * many; connections without a device id count one each). `id` makes a repeat a no-op.
@@ -231,6 +244,21 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
             return { connections: connections.size }
           }),
         Connections: () => Effect.sync(() => Array.from(connections.values())),
+        Disconnect: ({ payload }) =>
+          Effect.gen(function*() {
+            const targets = Array.from(connections.values()).filter((c) =>
+              (payload.device === undefined || c.device === payload.device) && (payload.conn === undefined || c.conn === payload.conn)
+            )
+            const goodbye = { type: "goodbye" as const, reason: payload.reason, reconnect: false }
+            const close = new Disconnect({ code: CloseCodes.revoked, reason: payload.reason, goodbye }, true)
+            // Straight to each connection actor, over its node's topic: one hop, whatever node it is on.
+            const told = yield* Effect.forEach(
+              targets,
+              (c) => Effect.either(mail.tell(ConnectionActor, c.conn.slice("conn/".length), close)),
+              { concurrency: "unbounded" }
+            )
+            return { disconnected: told.filter(Either.isRight).length }
+          }),
         Notify: ({ payload }) =>
           Effect.gen(function*() {
             const head = yield* inbox.open(user).pipe(Effect.mapError(unavailable))
