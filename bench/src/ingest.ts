@@ -27,7 +27,7 @@ import { type Client, closeAll, connectAs, rawBytes, request, requestId } from "
 import { machine } from "./report.ts"
 
 const quick = process.argv.includes("--quick")
-const parameters = { users: 1000, nodes: 2, events: quick ? 2000 : 10_000, paced: quick ? 500 : 2000, maxInFlight: 64 }
+const parameters = { users: 1000, nodes: 2, events: quick ? 1000 : 5000, paced: quick ? 300 : 1000, maxInFlight: 64 }
 const natsUrl = "nats://127.0.0.1:4222"
 const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
 
@@ -177,14 +177,18 @@ try {
     }))
     const key = (seq: number) => `${run}:${seq}`
     const started = Date.now()
-    await publish(bus, rate === undefined ? publisherConfig[bus] : { ...publisherConfig[bus], ratePerSecond: rate }, events)
-    const deadline = Date.now() + 180_000
+    const publishing = rate === undefined ? 60_000 : 60_000 + (count / rate) * 1000
+    await publish(bus, rate === undefined ? publisherConfig[bus] : { ...publisherConfig[bus], ratePerSecond: rate }, events, publishing)
+    // Until every event is in, or none came for 30 s.
     let received = 0
-    while (Date.now() < deadline) {
-      received = 0
-      for (let seq = 0; seq < count; seq++) if (receipts.has(key(seq))) received++
+    let progressAt = Date.now()
+    while (Date.now() - progressAt < 30_000) {
+      let now = 0
+      for (let seq = 0; seq < count; seq++) if (receipts.has(key(seq))) now++
+      if (now > received) progressAt = Date.now()
+      received = now
       if (received === count) break
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, 100))
     }
     const timings = Array.from({ length: count }, (_, seq) => receipts.get(key(seq))).filter((t) => t !== undefined)
     const latencies = timings.map(([sentAt, receivedAt]) => receivedAt - sentAt).sort((a, b) => a - b)

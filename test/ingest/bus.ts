@@ -62,7 +62,8 @@ export const answers = (port: number, host = "127.0.0.1"): Promise<boolean> =>
 export const publish = async (
   bus: BusName,
   config: Record<string, unknown>,
-  messages: ReadonlyArray<Published>
+  messages: ReadonlyArray<Published>,
+  timeoutMs = 60_000
 ): Promise<number> => {
   // Plain Node even when the caller runs on Bun (the benchmark).
   const node = process.versions["bun"] === undefined ? process.execPath : "node"
@@ -74,7 +75,7 @@ export const publish = async (
   child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
   child.stderr.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)))
   child.stdin.end(messages.map((message) => JSON.stringify(message)).join("\n") + "\n")
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
   const [code] = await once(child, "exit")
   clearTimeout(timer)
   if (code !== 0) throw new Error(`the publisher exited with ${String(code)}: ${stderr}`)

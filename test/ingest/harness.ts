@@ -146,6 +146,19 @@ export const ingestSuite = (title: string, makeFixture: () => Promise<BusFixture
           devices.push({ user, name, client })
         }
       }
+      // Until each device hears its user's channel end to end (a subscribe is acknowledged before the
+      // node's cluster subscription is confirmed): a warm-up event per user, again until all arrive.
+      for (let round = 0; ; round++) {
+        await publish(fixture.bus, fixture.publisherConfig, Array.from({ length: users }, (_, u) => ({
+          subject: `${fixture.prefix}.user.${run}-u${u}.warmup`,
+          body: JSON.stringify({ data: { run: `${run}-warm`, seq: round } }),
+          id: `${run}-warm-${round}-${u}`
+        })))
+        const heard = await waitUntil("every device hears its channel", async () =>
+          devices.every((device) => received(device, `${run}-warm`).length > 0), 5000).then(() => true, () => false)
+        if (heard) break
+        if (round >= 5) throw new Error("the devices' channels did not carry a warm-up event in 6 tries")
+      }
       return devices
     }
 

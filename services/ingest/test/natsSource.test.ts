@@ -22,7 +22,7 @@ const answers = await new Promise<boolean>((resolve) => {
   socket.connect(4222, "127.0.0.1")
 })
 
-describe.skipIf(!answers)("the NATS source (skipped: no NATS at 127.0.0.1:4222)", () => {
+describe.skipIf(!answers)("the NATS source at 127.0.0.1:4222 (skipped when none answers)", () => {
   it.scopedLive("terminates a poison event after publishing it, with its reason, on a dead-letter subject no stream keeps", () =>
     Effect.gen(function*() {
       const suffix = Math.random().toString(36).slice(2, 8)
@@ -75,7 +75,6 @@ describe.skipIf(!answers)("the NATS source (skipped: no NATS at 127.0.0.1:4222)"
       // Past the ack wait: nothing is pending, and the poison did not come back.
       yield* Effect.sleep("2500 millis")
       const info = yield* Effect.promise(() => jsm.consumers.info(stream, "weft-unit"))
-      console.log(JSON.stringify({ d: info.delivered, a: info.ack_floor, p: info.num_pending, ap: info.num_ack_pending, r: info.num_redelivered }))
       expect(info.num_ack_pending).toBe(0)
       expect(info.num_redelivered).toBe(0)
       expect(deadLetters).toHaveLength(1)

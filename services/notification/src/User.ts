@@ -84,12 +84,14 @@ export const User = Entity.make("user", [
   /**
    * Stores the notification in the inbox and sends it to every online device (`devices`: how
    * many; connections without a device id count one each). `id` makes a repeat a no-op.
+   * A caller that gives up (its timeout) does not interrupt it: once in the inbox, a notification
+   * is sent to the devices too (the caller's retry is a repeat, which sends nothing).
    */
   Rpc.make("Notify", {
     payload: { id: Schema.String, type: Schema.String, data: Schema.Unknown, sender: Schema.String },
     success: Schema.Struct({ devices: Schema.Number, position: Position, duplicate: Schema.Boolean }),
     error: UserRefused
-  }),
+  }).annotate(ClusterSchema.Uninterruptible, "client"),
   Rpc.make("Inbox", {
     payload: { before: Schema.optional(Schema.Number), after: Schema.optional(Schema.Number), limit: Schema.Number },
     success: Schema.Struct({ entries: Schema.Array(InboxEntry), unread: Schema.Number, position: Position }),
