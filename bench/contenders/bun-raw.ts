@@ -10,12 +10,7 @@
  * `bun bench/contenders/bun-raw.ts --port <p> [--parent <pid>]`; prints one line
  * `{"listening":<port>}` when ready. Binds 127.0.0.1 only. Exits when its parent does.
  */
-import { watchParent } from "./parent.ts"
-
-const arg = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i === -1 ? fallback : process.argv[i + 1]!
-}
+import { arg, watchParent } from "./parent.mjs"
 
 interface Data {
   readonly rooms: Set<string>

@@ -1,4 +1,4 @@
-// The Node twin of parent.ts: exit when the bench that started this process is gone.
+// Exit when the bench that started this process is gone (types and doc: parent.d.mts).
 export const watchParent = (stop) => {
   const i = process.argv.indexOf("--parent")
   const parent = i === -1 ? process.ppid : Number(process.argv[i + 1])
