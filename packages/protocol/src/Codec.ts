@@ -200,10 +200,12 @@ const decodeServer = ParseResult.decodeUnknownEither(ServerFrame, decodeOptions)
 
 /** Decodes a frame from the server (used by clients and tests). */
 export const decodeServerFrame = (raw: Raw, encoding: Encoding): Either.Either<ServerFrame, ProtocolError> =>
-  Either.flatMap(
-    parse(raw, encoding),
-    (value) => Either.mapLeft(decodeServer(value), (issue) => protocolError("invalid_frame", describeIssue(issue)))
-  )
+  Either.flatMap(parse(raw, encoding), (value) => {
+    if (!isRecord(value)) return Either.left(protocolError("invalid_frame", "a frame must be a map"))
+    // Schema's union lookup stringifies the discriminator, which throws for a map such as `{"toString": {}}`.
+    if (typeof value["type"] !== "string") return Either.left(protocolError("invalid_frame", "missing field `type`"))
+    return Either.mapLeft(decodeServer(value), (issue) => protocolError("invalid_frame", describeIssue(issue)))
+  })
 
 /** The bytes of a frame already encoded, as a WebSocket payload of the right kind. */
 export const toBytes = (raw: Raw): Uint8Array => (typeof raw === "string" ? textEncoder.encode(raw) : raw)

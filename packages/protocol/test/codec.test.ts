@@ -552,7 +552,11 @@ describe("bad input", () => {
           expect(Either.getLeft(decode(text, "msgpack"))).toMatchObject({ _tag: "Some", value: { code: 1004 } })
         }
       }),
-      { numRuns: 2000 }
+      {
+        numRuns: 2000,
+        // Found by this property: Schema's union lookup stringified a discriminator without `toString`.
+        examples: [[`{"type":{"toString":{}}}`], [`{"type":{"valueOf":{},"toString":{}}}`], [`{"type":"error","code":{"toString":{}}}`]]
+      }
     )
   })
 

@@ -57,6 +57,20 @@ export class RoomInfo extends Schema.Class<RoomInfo>("RoomInfo")({
 }) {}
 
 const Accepted = Schema.Struct({ id: Schema.optional(MessageId), position: Position, at: Schema.Number })
+type Accepted = typeof Accepted.Type
+
+/**
+ * A key the caller makes once per request (`newRequestKey`). The cluster delivers a request
+ * again when the node of the room dies before answering; if the first delivery was stored, the
+ * room answers the second as it did the first instead of storing the event twice.
+ */
+const RequestKey = Schema.String.pipe(Schema.maxLength(64))
+
+/** A fresh request key for a Send, Edit, Delete or Pin. */
+export const newRequestKey = (): string => crypto.randomUUID()
+
+/** How many keys a room remembers: a repeat follows its first delivery within a failover. */
+const rememberedKeys = 64
 
 const Pin = Schema.Struct({ id: MessageId, by: Schema.String, at: Schema.Number })
 
@@ -79,14 +93,27 @@ export const Room = Entity.make("room", [
       body: Schema.Unknown,
       replyTo: Schema.optional(MessageId),
       thread: Schema.optional(MessageId),
-      moderator: Schema.Boolean
+      moderator: Schema.Boolean,
+      key: Schema.optional(RequestKey)
     },
     success: Accepted,
     error: RoomRefused
   }),
-  Rpc.make("Edit", { payload: { from: Schema.String, id: MessageId, body: Schema.Unknown }, success: Accepted, error: RoomRefused }),
-  Rpc.make("Delete", { payload: { from: Schema.String, id: MessageId, moderator: Schema.Boolean }, success: Accepted, error: RoomRefused }),
-  Rpc.make("Pin", { payload: { from: Schema.String, id: MessageId, pinned: Schema.Boolean }, success: Accepted, error: RoomRefused }),
+  Rpc.make("Edit", {
+    payload: { from: Schema.String, id: MessageId, body: Schema.Unknown, key: Schema.optional(RequestKey) },
+    success: Accepted,
+    error: RoomRefused
+  }),
+  Rpc.make("Delete", {
+    payload: { from: Schema.String, id: MessageId, moderator: Schema.Boolean, key: Schema.optional(RequestKey) },
+    success: Accepted,
+    error: RoomRefused
+  }),
+  Rpc.make("Pin", {
+    payload: { from: Schema.String, id: MessageId, pinned: Schema.Boolean, key: Schema.optional(RequestKey) },
+    success: Accepted,
+    error: RoomRefused
+  }),
   Rpc.make("Pins", { success: Schema.Array(Pin) }),
   Rpc.make("Configure", { payload: { from: Schema.String, readOnly: Schema.Boolean }, success: Accepted, error: RoomRefused }),
   Rpc.make("Typing", { payload: { from: Schema.String, device: Schema.optional(Schema.String) } }),
@@ -107,8 +134,8 @@ export const Room = Entity.make("room", [
   Rpc.make("Info", { success: RoomInfo })
 ]).annotate(ClusterSchema.ShardGroup, () => shardGroup)
 
-/** What a stored history event holds: the room event and who caused it. */
-const Stored = Schema.Struct({ from: Schema.String, event: StoredRoomEventSchema })
+/** What a stored history event holds: the room event, who caused it, and the request's key. */
+const Stored = Schema.Struct({ from: Schema.String, event: StoredRoomEventSchema, key: Schema.optional(RequestKey) })
 const decodeStored = Schema.decodeUnknownEither(Stored)
 const encodeStored = Schema.encodeSync(Stored)
 
@@ -153,6 +180,12 @@ export const layer = (options: RoomOptions = {}) =>
       if (active._tag === "Some") yield* active.value.track(room, () => ({ members: members.size, users: devices.size }))
       const index = new Map<string, Indexed>()
       const pins = new Map<string, { readonly by: string; readonly at: number }>()
+      // Insertion order is age: the first key is the oldest.
+      const answered = new Map<string, Accepted>()
+      const remember = (key: string, accepted: Accepted): void => {
+        answered.set(key, accepted)
+        if (answered.size > rememberedKeys) answered.delete(answered.keys().next().value!)
+      }
       let readOnly = false
       let head: History.HistoryHead = { epoch: "", lastOffset: 0, firstOffset: 1 }
 
@@ -181,10 +214,17 @@ export const layer = (options: RoomOptions = {}) =>
         }
       }
 
-      const entryOf = (offset: number, at: number, stored: unknown): HistoryEntry | undefined => {
+      const acceptedOf = (event: StoredRoomEvent, position: Position, at: number): Accepted => ({
+        ...(event.kind === "message" ? { id: event.id } : {}),
+        position,
+        at
+      })
+
+      const recordOf = (offset: number, at: number, stored: unknown) => {
         const decoded = decodeStored(stored)
         if (decoded._tag === "Left") return undefined
-        return { position: { epoch: head.epoch, offset }, from: decoded.right.from, at, event: decoded.right.event }
+        const entry: HistoryEntry = { position: { epoch: head.epoch, offset }, from: decoded.right.from, at, event: decoded.right.event }
+        return { entry, key: decoded.right.key }
       }
 
       /** Loads the head and rebuilds what the room needs to know from the retained history. */
@@ -192,14 +232,18 @@ export const layer = (options: RoomOptions = {}) =>
         head = yield* history.open(room)
         index.clear()
         pins.clear()
+        answered.clear()
         readOnly = false
         let after = head.firstOffset - 1
         while (after < head.lastOffset) {
           const batch = yield* history.readAfter(room, after, 500)
           if (batch.length === 0) break
           for (const stored of batch) {
-            const entry = entryOf(stored.offset, stored.at, stored.event)
-            if (entry !== undefined) apply(entry.from, entry.event, entry.at)
+            const record = recordOf(stored.offset, stored.at, stored.event)
+            if (record === undefined) continue
+            const { entry, key } = record
+            apply(entry.from, entry.event, entry.at)
+            if (key !== undefined) remember(key, acceptedOf(entry.event, entry.position, entry.at))
           }
           after = batch[batch.length - 1]!.offset
         }
@@ -222,21 +266,30 @@ export const layer = (options: RoomOptions = {}) =>
           Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`))
         )
 
-      /** Appends a stored event at the next offset, then fans it out. */
-      const append = (from: string, event: (id: string) => StoredRoomEvent) =>
+      /** A request whose key the room has answered gets that answer again, before any check. */
+      const once = <E>(key: string | undefined, request: Effect.Effect<Accepted, E>): Effect.Effect<Accepted, E> => {
+        const earlier = key === undefined ? undefined : answered.get(key)
+        return earlier === undefined ? request : Effect.succeed(earlier)
+      }
+
+      /** Appends a stored event at the next offset (remembering its key), then fans it out. */
+      const append = (from: string, event: (id: string) => StoredRoomEvent, key?: string) =>
         Effect.gen(function*() {
           const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
           let attempt = 0
           while (true) {
             const offset = head.lastOffset + 1
             const made = event(idOf(head.epoch, offset))
-            const written = yield* Effect.either(history.append(room, head.epoch, offset, at, encodeStored({ from, event: made })))
+            const record = encodeStored({ from, event: made, ...(key === undefined ? {} : { key }) })
+            const written = yield* Effect.either(history.append(room, head.epoch, offset, at, record))
             if (written._tag === "Right") {
               head = { ...head, lastOffset: offset }
               apply(from, made, at)
               const position = { epoch: head.epoch, offset }
+              const accepted = acceptedOf(made, position, at)
+              if (key !== undefined) remember(key, accepted)
               yield* publish(channel, { type: "message", channel, data: made, from, position, at })
-              return { ...(made.kind === "message" ? { id: made.id } : {}), position, at }
+              return accepted
             }
             // A conflict: the history moved under us (it expired, or a stale activation wrote);
             // reload once and retry at the new head.
@@ -314,8 +367,8 @@ export const layer = (options: RoomOptions = {}) =>
             ? yield* history.readAfter(room, payload.after, payload.limit)
             : yield* history.readBefore(room, payload.before ?? head.lastOffset + 1, payload.limit)
           return stored.flatMap((s) => {
-            const entry = entryOf(s.offset, s.at, s.event)
-            return entry === undefined ? [] : [entry]
+            const record = recordOf(s.offset, s.at, s.event)
+            return record === undefined ? [] : [record.entry]
           })
         }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
 
@@ -360,7 +413,7 @@ export const layer = (options: RoomOptions = {}) =>
           }),
         Leave: ({ payload }) => removeMember(payload.conn),
         Send: ({ payload }) =>
-          Effect.gen(function*() {
+          once(payload.key, Effect.gen(function*() {
             if (readOnly && !payload.moderator) return yield* refused("forbidden", `${channel} is read-only`)
             if (payload.replyTo !== undefined) yield* live(payload.replyTo)
             if (payload.thread !== undefined) yield* live(payload.thread)
@@ -371,27 +424,27 @@ export const layer = (options: RoomOptions = {}) =>
               ...(payload.device === undefined ? {} : { device: payload.device }),
               ...(payload.replyTo === undefined ? {} : { replyTo: payload.replyTo }),
               ...(payload.thread === undefined ? {} : { thread: payload.thread })
-            }))
-          }),
+            }), payload.key)
+          })),
         Edit: ({ payload }) =>
-          Effect.gen(function*() {
+          once(payload.key, Effect.gen(function*() {
             const entry = yield* live(payload.id)
             if (entry.author !== payload.from) return yield* refused("forbidden", "only the author may edit a message")
-            return yield* append(payload.from, () => ({ kind: "edit", id: payload.id, body: payload.body }))
-          }),
+            return yield* append(payload.from, () => ({ kind: "edit", id: payload.id, body: payload.body }), payload.key)
+          })),
         Delete: ({ payload }) =>
-          Effect.gen(function*() {
+          once(payload.key, Effect.gen(function*() {
             const entry = yield* live(payload.id)
             if (entry.author !== payload.from && !payload.moderator) {
               return yield* refused("forbidden", "only the author or a moderator may delete a message")
             }
-            return yield* append(payload.from, () => ({ kind: "delete", id: payload.id, by: payload.from }))
-          }),
+            return yield* append(payload.from, () => ({ kind: "delete", id: payload.id, by: payload.from }), payload.key)
+          })),
         Pin: ({ payload }) =>
-          Effect.gen(function*() {
+          once(payload.key, Effect.gen(function*() {
             yield* live(payload.id)
-            return yield* append(payload.from, () => ({ kind: payload.pinned ? "pin" : "unpin", id: payload.id, by: payload.from }))
-          }),
+            return yield* append(payload.from, () => ({ kind: payload.pinned ? "pin" : "unpin", id: payload.id, by: payload.from }), payload.key)
+          })),
         Pins: () => Effect.sync(() => Array.from(pins, ([id, pin]) => ({ id, ...pin }))),
         Configure: ({ payload }) => append(payload.from, () => ({ kind: "settings", readOnly: payload.readOnly, by: payload.from })),
         Typing: ({ payload }) =>

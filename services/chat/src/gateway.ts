@@ -8,7 +8,7 @@
 import { Entities } from "@weft/cluster"
 import { Extensions } from "@weft/gateway"
 import { Effect, Schema } from "effect"
-import { channelOf, Member, type Position, Room, RoomId, RoomRefused } from "./Room.ts"
+import { channelOf, Member, newRequestKey, type Position, Room, RoomId, RoomRefused } from "./Room.ts"
 import { type HistoryEntry, MessageId } from "./RoomEvent.ts"
 
 const callTimeout = "10 seconds"
@@ -105,7 +105,8 @@ export const layer = Extensions.register((extensions) =>
       body,
       ...(replyTo === undefined ? {} : { replyTo }),
       ...(thread === undefined ? {} : { thread }),
-      moderator: caller.canModerate(channel)
+      moderator: caller.canModerate(channel),
+      key: newRequestKey()
     })
 
     /** A room method: checks the permission on the room's channel, then calls the room. */
@@ -137,16 +138,21 @@ export const layer = Extensions.register((extensions) =>
         Effect.map(call(room, rooms(room).Send(sendPayload(caller, channelOf(room), params.body, params.replyTo, params.thread))), position)
     )
     yield* roomMethod("room.edit", Schema.Struct({ room: RoomId, id: MessageId, body: Schema.Unknown }), "publish", (caller, room, params) =>
-      Effect.map(call(room, rooms(room).Edit({ from: caller.grant.user, id: params.id, body: params.body })), position))
+      Effect.map(call(room, rooms(room).Edit({ from: caller.grant.user, id: params.id, body: params.body, key: newRequestKey() })), position))
     yield* roomMethod("room.delete", Schema.Struct({ room: RoomId, id: MessageId }), "publish", (caller, room, params) =>
       Effect.map(
-        call(room, rooms(room).Delete({ from: caller.grant.user, id: params.id, moderator: caller.canModerate(channelOf(room)) })),
+        call(room, rooms(room).Delete({
+          from: caller.grant.user,
+          id: params.id,
+          moderator: caller.canModerate(channelOf(room)),
+          key: newRequestKey()
+        })),
         position
       ))
     yield* roomMethod("room.pin", Schema.Struct({ room: RoomId, id: MessageId }), "publish", (caller, room, params) =>
-      Effect.map(call(room, rooms(room).Pin({ from: caller.grant.user, id: params.id, pinned: true })), position))
+      Effect.map(call(room, rooms(room).Pin({ from: caller.grant.user, id: params.id, pinned: true, key: newRequestKey() })), position))
     yield* roomMethod("room.unpin", Schema.Struct({ room: RoomId, id: MessageId }), "publish", (caller, room, params) =>
-      Effect.map(call(room, rooms(room).Pin({ from: caller.grant.user, id: params.id, pinned: false })), position))
+      Effect.map(call(room, rooms(room).Pin({ from: caller.grant.user, id: params.id, pinned: false, key: newRequestKey() })), position))
     yield* roomMethod("room.pins", RoomOnly, "subscribe", (_, room) => call(room, rooms(room).Pins()))
     yield* roomMethod("room.typing", RoomOnly, "publish", (caller, room) =>
       call(room, rooms(room).Typing({ from: caller.grant.user, ...(caller.grant.device === undefined ? {} : { device: caller.grant.device }) })))

@@ -14,7 +14,7 @@
  */
 import { ApiError, Caller, Delivery, WeftApi } from "@weft/api"
 import { ApiMetrics, Idempotency } from "@weft/api/server"
-import { Position, Room, RoomEvent } from "@weft/chat"
+import { newRequestKey, Position, Room, RoomEvent } from "@weft/chat"
 import { NodeStats } from "@weft/cluster"
 import { Effect, Layer, Schema } from "effect"
 import { DeliveryPath, layer as deliveryPathLayer } from "./DeliveryPath.ts"
@@ -109,6 +109,7 @@ export const layer = WeftApi.toLayer(
               from: payload.as,
               body: payload.body,
               moderator: true,
+              key: newRequestKey(),
               ...(replyTo === undefined ? {} : { replyTo }),
               ...(thread === undefined ? {} : { thread })
             })
@@ -121,12 +122,12 @@ export const layer = WeftApi.toLayer(
           return result.value
         }),
 
-      "rooms.edit": ({ as, body, id, room }) => call(`room/${room}`, rooms(room).Edit({ from: as, id, body })).pipe(Effect.map(change)),
+      "rooms.edit": ({ as, body, id, room }) => call(`room/${room}`, rooms(room).Edit({ from: as, id, body, key: newRequestKey() })).pipe(Effect.map(change)),
 
       "rooms.delete": ({ as, id, room }) =>
-        call(`room/${room}`, rooms(room).Delete({ from: as, id, moderator: true })).pipe(Effect.map(change)),
+        call(`room/${room}`, rooms(room).Delete({ from: as, id, moderator: true, key: newRequestKey() })).pipe(Effect.map(change)),
 
-      "rooms.pin": ({ as, id, pinned, room }) => call(`room/${room}`, rooms(room).Pin({ from: as, id, pinned })).pipe(Effect.map(change)),
+      "rooms.pin": ({ as, id, pinned, room }) => call(`room/${room}`, rooms(room).Pin({ from: as, id, pinned, key: newRequestKey() })).pipe(Effect.map(change)),
 
       "rooms.pins": ({ room }) => call(`room/${room}`, rooms(room).Pins()),
 

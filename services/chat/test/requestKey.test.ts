@@ -1,0 +1,85 @@
+/**
+ * A room request delivered twice with the same key (the cluster repeats a
+ * request whose node died before answering) is stored once and answered as
+ * the first was, also by a later activation of the room, which learns the
+ * keys from the history it loads. On the embedded node (memory storage).
+ */
+import { type Sharding } from "@effect/cluster"
+import { ActorSystem } from "@weft/actor"
+import { ClusterNode, History, MemoryHistory } from "@weft/cluster"
+import { Effect, Exit, Layer, Scope } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import { layer as roomLayer, Members, newRequestKey, Room, shardGroup } from "../src/index.ts"
+
+const scope = Effect.runSync(Scope.make())
+afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+
+const context = Effect.runPromise(
+  Layer.buildWithScope(
+    roomLayer({ maxIdleTime: "300 millis" }).pipe(
+      Layer.provideMerge(MemoryHistory.layer({ maxLength: 1000, maxAgeMs: 3_600_000 })),
+      Layer.provideMerge(Members.layerMemory),
+      Layer.provideMerge(
+        ClusterNode.embedded({
+          nodeId: "room-keys",
+          cluster: "room-keys",
+          redis: undefined,
+          runnerHost: "127.0.0.1",
+          runnerPort: 0,
+          shardGroups: { available: [shardGroup], assigned: [shardGroup] }
+        })
+      ),
+      Layer.provideMerge(ActorSystem.layer({ name: "room-keys" }))
+    ),
+    scope
+  )
+)
+
+const run = async <A, E>(effect: Effect.Effect<A, E, Sharding.Sharding | History.History>) =>
+  Effect.runPromise(effect.pipe(Effect.provide(await context)))
+
+const send = (room: string, body: unknown, key?: string) =>
+  Effect.flatMap(Room.client, (rooms) =>
+    rooms(room).Send({ from: "alice", body, moderator: false, ...(key === undefined ? {} : { key }) }))
+
+const stored = (room: string) => Effect.flatMap(History.History, (history) => history.readAfter(room, 0, 100))
+
+describe("room request keys", () => {
+  it("a repeated Send is stored once and answered as the first", async () => {
+    const key = newRequestKey()
+    const first = await run(send("keys-a", "one", key))
+    const again = await run(send("keys-a", "one", key))
+    expect(again).toEqual(first)
+    const other = await run(send("keys-a", "two", newRequestKey()))
+    expect(other.position.offset).toBe(first.position.offset + 1)
+    // Without a key nothing is deduplicated: two sends, two events.
+    await run(send("keys-a", "three"))
+    await run(send("keys-a", "three"))
+    expect((await run(stored("keys-a"))).length).toBe(4)
+  })
+
+  it("a later activation answers a key its predecessor stored", async () => {
+    const key = newRequestKey()
+    const first = await run(send("keys-b", "one", key))
+    const info = () => run(Effect.flatMap(Room.client, (rooms) => rooms("keys-b").Info()))
+    const before = await info()
+    // Passivated after its idle time (the cluster's reaper looks now and then): the next call
+    // builds a new activation from the history.
+    for (let i = 0; i < 60 && (await info()).activation === before.activation; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    const again = await run(send("keys-b", "one", key))
+    expect((await info()).activation).not.toBe(before.activation)
+    expect(again).toEqual(first)
+    expect((await run(stored("keys-b"))).length).toBe(1)
+  })
+
+  it("a repeated Delete answers as the first instead of not_found", async () => {
+    const sent = await run(send("keys-c", "one"))
+    const key = newRequestKey()
+    const remove = Effect.flatMap(Room.client, (rooms) => rooms("keys-c").Delete({ from: "alice", id: sent.id!, moderator: false, key }))
+    const first = await run(remove)
+    expect(await run(remove)).toEqual(first)
+    expect((await run(stored("keys-c"))).length).toBe(2)
+  })
+})
