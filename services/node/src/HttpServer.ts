@@ -150,6 +150,27 @@ const dispatcher = (
 // The server
 // ---------------------------------------------------------------------------
 
+/**
+ * The certificate and key (`--tls-cert`, `--tls-key`), read once at start-up so that a missing
+ * or unreadable file stops the node with its path instead of failing the first handshake.
+ */
+const readTls = (config: { readonly tlsCert?: string | undefined; readonly tlsKey?: string | undefined }) =>
+  config.tlsCert === undefined || config.tlsKey === undefined
+    ? Effect.succeed(undefined)
+    : Effect.all({
+      cert: readPem(config.tlsCert, "--tls-cert"),
+      key: readPem(config.tlsKey, "--tls-key")
+    })
+
+const readPem = (path: string, flag: string) =>
+  Effect.tryPromise({
+    try: () => Bun.file(path).text(),
+    catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+  }).pipe(
+    Effect.filterOrFail((text) => text.includes("-----BEGIN "), () => "not PEM"),
+    Effect.orDieWith((reason) => new Error(`${flag} ${path}: cannot read a PEM file (${reason})`))
+  )
+
 /** The largest HTTP request body the node reads. */
 export const maxRequestBodyBytes = 4 * 1024 * 1024
 
@@ -190,6 +211,7 @@ export const layer = <E, R>(
       const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]))
       if (byPath.size !== endpoints.length) return yield* Effect.dieMessage("two WebSocket endpoints share a path")
       const websocket = dispatcher(registered, primary)
+      const tls = yield* readTls(config)
       const server = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const options = {
@@ -199,7 +221,8 @@ export const layer = <E, R>(
             development: false,
             // Bun's default is 128 MiB, read before any route (or credential check) sees it; the
             // largest legitimate body is a service API call, whose WebSocket messages are capped alike.
-            maxRequestBodySize: maxRequestBodyBytes
+            maxRequestBodySize: maxRequestBodyBytes,
+            ...(tls === undefined ? {} : { tls })
           }
           if (websocket === undefined) return Bun.serve({ ...options, fetch: (request) => handle(request) })
           const server = Bun.serve<unknown>({
@@ -227,7 +250,7 @@ export const layer = <E, R>(
       )
       const port = server.port ?? config.port
       const hostname = server.hostname ?? config.host
-      const info: HttpServerInfo = { port, hostname, url: `http://${hostname}:${port}` }
+      const info: HttpServerInfo = { port, hostname, url: `${tls === undefined ? "http" : "https"}://${hostname}:${port}` }
       yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ url: info.url, port }))
       return info
     })

@@ -41,6 +41,8 @@ interface Key {
 const keys = {
   port: { flag: "port", env: "WEFT_PORT", doc: "HTTP and WebSocket port (0 picks a free one)" },
   host: { flag: "host", env: "WEFT_HOST", doc: "interface to bind" },
+  tlsCert: { flag: "tls-cert", env: "WEFT_TLS_CERT", doc: "PEM certificate (chain) file: serve https and wss (with --tls-key)" },
+  tlsKey: { flag: "tls-key", env: "WEFT_TLS_KEY", doc: "PEM private key file of --tls-cert" },
   nodeId: { flag: "node-id", env: "WEFT_NODE_ID", doc: "this node's name in logs and metrics" },
   logLevel: { flag: "log-level", env: "WEFT_LOG_LEVEL", doc: "trace | debug | info | warning | error | none" },
   logFormat: { flag: "log-format", env: "WEFT_LOG_FORMAT", doc: "json | pretty" },
@@ -184,6 +186,8 @@ export const allKeys: ReadonlyArray<Key> = Object.values(keys)
 export const NodeConfigSchema = Schema.Struct({
   port: Schema.optionalWith(Port, { default: () => 8080 }),
   host: Schema.optionalWith(Schema.NonEmptyString, { default: () => "0.0.0.0" }),
+  tlsCert: Schema.optional(Schema.NonEmptyString),
+  tlsKey: Schema.optional(Schema.NonEmptyString),
   nodeId: Schema.optional(Schema.NonEmptyString.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/))),
   logLevel: Schema.optionalWith(LogLevel, { default: () => "info" as const }),
   logFormat: Schema.optionalWith(LogFormat, { default: () => "json" as const }),
@@ -276,8 +280,9 @@ const collect = (
   return Either.right(raw)
 }
 
-/** Ingest keys that only make sense together. */
-const ingestPairs = (decoded: typeof NodeConfigSchema.Type): string | undefined => {
+/** Keys that only make sense together. */
+const keyPairs = (decoded: typeof NodeConfigSchema.Type): string | undefined => {
+  if ((decoded.tlsCert === undefined) !== (decoded.tlsKey === undefined)) return "--tls-cert and --tls-key go together"
   if ((decoded.ingestNatsUrl === undefined) !== (decoded.ingestNatsStream === undefined)) {
     return "--ingest-nats-url and --ingest-nats-stream go together"
   }
@@ -310,8 +315,8 @@ export const load = (
             new ConfigError({ message: "invalid configuration: set only one of --jwt-secret, --jwt-public-key, --jwt-jwks-url" })
           )
         }
-        const ingestProblem = ingestPairs(decoded)
-        if (ingestProblem !== undefined) return Either.left(new ConfigError({ message: `invalid configuration: ${ingestProblem}` }))
+        const pairProblem = keyPairs(decoded)
+        if (pairProblem !== undefined) return Either.left(new ConfigError({ message: `invalid configuration: ${pairProblem}` }))
         return Either.right<NodeConfig>({ ...decoded, nodeId: decoded.nodeId ?? defaultNodeId })
       })
     ))
