@@ -103,7 +103,7 @@ describe("the seed scenario at test scale", () => {
     await Promise.all(users.map(async ({ client, room }, i) => {
       for (let k = 0; k < perUser; k++) {
         const ack = await request(client, (id) => ({ type: "publish", id, channel: `room:${room}`, data: { user: i, k } }))
-        expect(ack.type).toBe("ack")
+        expect(ack.type, JSON.stringify(ack)).toBe("ack")
       }
     }))
 

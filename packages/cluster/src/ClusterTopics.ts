@@ -53,12 +53,24 @@ export interface TopicStats {
   readonly subscribers: number
 }
 
+/** A payload for a topic, as `publishAll` takes them. */
+export interface TopicMessage {
+  readonly topic: string
+  readonly payload: Uint8Array
+}
+
 export interface ClusterTopicsService {
   /**
    * Delivers `payload` to every subscriber of `topic` on every node, this one included.
    * Encode once and pass the bytes; they are never copied per subscriber.
    */
   readonly publish: (topic: string, payload: Uint8Array) => Effect.Effect<void, TopicError>
+  /**
+   * `publish` of each message, in order, all written in one step (one round trip for a batch):
+   * every subscriber sees them in this order, after what this node published before. Fails with
+   * the first message not confirmed; local subscribers got every message.
+   */
+  readonly publishAll: (messages: ReadonlyArray<TopicMessage>) => Effect.Effect<void, TopicError>
   /**
    * Calls `onMessage` with each message published to `topic` until the scope closes.
    * Fails if this node could not subscribe in Redis, leaving nothing subscribed.

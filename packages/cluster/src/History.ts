@@ -20,6 +20,13 @@ export class StoredEvent extends Schema.Class<StoredEvent>("StoredEvent")({
   event: Schema.Unknown
 }) {}
 
+/** An event to append: its offset, its time (UTC ms) and the room event's encoded form. */
+export interface NewEvent {
+  readonly offset: number
+  readonly at: number
+  readonly event: unknown
+}
+
 /** Where a room's history stands. */
 export interface HistoryHead {
   readonly epoch: string
@@ -56,6 +63,12 @@ export interface HistoryService {
     at: number,
     event: unknown
   ) => Effect.Effect<void, HistoryError>
+  /**
+   * Appends `entries` at consecutive offsets, the first right after the last one stored: all of
+   * them or none, in one round trip, so a busy room writes a batch per round trip instead of an
+   * event per round trip. Fails as `append` does; an empty batch does nothing.
+   */
+  readonly appendAll: (room: string, epoch: string, entries: ReadonlyArray<NewEvent>) => Effect.Effect<void, HistoryError>
   /** Events with offset > `after`, oldest first, at most `limit`. */
   readonly readAfter: (room: string, after: number, limit: number) => Effect.Effect<ReadonlyArray<StoredEvent>, HistoryError>
   /** The `limit` events just before `before` (offset < `before`), oldest first. */
@@ -91,6 +104,26 @@ export const checkInteger = (what: string, value: number): Effect.Effect<void, H
   Number.isSafeInteger(value)
     ? Effect.void
     : Effect.fail(new HistoryError({ reason: "invalid-data", message: `${what} must be an integer, got ${value}` }))
+
+/**
+ * What both adapters check of a batch before any round trip: a room id, offsets that are
+ * positive integers each one past the previous (`conflict` otherwise: no stored history could
+ * take them), and finite times (`invalid-data`).
+ */
+export const checkBatch = (room: string, entries: ReadonlyArray<NewEvent>): Effect.Effect<void, HistoryError> =>
+  Effect.flatMap(checkRoom(room), () => {
+    for (let i = 0; i < entries.length; i++) {
+      const { at, offset } = entries[i]!
+      const expected = i === 0 ? offset : entries[i - 1]!.offset + 1
+      if (!Number.isSafeInteger(offset) || offset < 1 || offset !== expected) {
+        return Effect.fail(new HistoryError({ reason: "conflict", message: `append ${room}: ${offset} is not the next offset of the batch` }))
+      }
+      if (!Number.isFinite(at)) {
+        return Effect.fail(new HistoryError({ reason: "invalid-data", message: `append ${room}: at must be finite` }))
+      }
+    }
+    return Effect.void
+  })
 
 /** Limits both adapters accept: a whole number of events (≥ 1) and of milliseconds (≥ 1, Redis PEXPIRE's unit). */
 export const validateLimits = (

@@ -17,6 +17,7 @@ import { Clock, Effect, Layer, Schema } from "effect"
 import type { Cause } from "effect"
 import {
   ageScanLimit,
+  checkBatch,
   checkInteger,
   checkRoom,
   encodeEvent,
@@ -26,7 +27,7 @@ import {
   StoredEvent,
   validateLimits
 } from "./History.ts"
-import type { HistoryHead, HistoryLimits, HistoryService } from "./History.ts"
+import type { HistoryHead, HistoryLimits, HistoryService, NewEvent } from "./History.ts"
 
 interface Entry {
   readonly offset: number
@@ -108,6 +109,35 @@ export const make = (limits: HistoryLimits): Effect.Effect<MemoryHistoryService,
     const window = (room: string, pick: (entries: ReadonlyArray<Entry>) => ReadonlyArray<Entry>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => read(pick(live(room, now)?.entries ?? [])))
 
+    const appendAll = (room: string, epoch: string, entries: ReadonlyArray<NewEvent>) =>
+      Effect.gen(function*() {
+        yield* checkBatch(room, entries)
+        const first = entries[0]
+        if (first === undefined) return
+        const json = yield* Effect.forEach(entries, (entry) => encodeEvent(entry.event))
+        const now = yield* Clock.currentTimeMillis
+        const log = live(room, now)
+        if (log === undefined || log.epoch !== epoch) {
+          return yield* new HistoryError({
+            reason: "conflict",
+            message: log === undefined
+              ? `append ${room}: the history of epoch ${epoch} is gone (expired); open it again`
+              : `append ${room}: the history is at epoch ${log.epoch}, not ${epoch}`
+          })
+        }
+        if (first.offset !== log.last + 1) {
+          return yield* new HistoryError({
+            reason: "conflict",
+            message: `append ${room}: the last offset is ${log.last}, so ${first.offset} is not the next one`
+          })
+        }
+        entries.forEach(({ at, offset }, i) => log.entries.push({ offset, at, json: json[i]! }))
+        log.last = entries[entries.length - 1]!.offset
+        if (log.entries.length > maxLength) log.entries.splice(0, log.entries.length - maxLength)
+        trimByAge(log, now)
+        touch(room, log, now)
+      })
+
     return {
       rooms: () => logs.size,
 
@@ -131,38 +161,9 @@ export const make = (limits: HistoryLimits): Effect.Effect<MemoryHistoryService,
           return head
         }),
 
-      append: (room, epoch, offset, at, event) =>
-        Effect.gen(function*() {
-          yield* checkRoom(room)
-          if (!Number.isSafeInteger(offset) || offset < 1) {
-            return yield* new HistoryError({ reason: "conflict", message: `append ${room}: ${offset} is not an offset` })
-          }
-          if (!Number.isFinite(at)) {
-            return yield* new HistoryError({ reason: "invalid-data", message: `append ${room}: at must be finite` })
-          }
-          const json = yield* encodeEvent(event)
-          const now = yield* Clock.currentTimeMillis
-          const log = live(room, now)
-          if (log === undefined || log.epoch !== epoch) {
-            return yield* new HistoryError({
-              reason: "conflict",
-              message: log === undefined
-                ? `append ${room}: the history of epoch ${epoch} is gone (expired); open it again`
-                : `append ${room}: the history is at epoch ${log.epoch}, not ${epoch}`
-            })
-          }
-          if (offset !== log.last + 1) {
-            return yield* new HistoryError({
-              reason: "conflict",
-              message: `append ${room}: the last offset is ${log.last}, so ${offset} is not the next one`
-            })
-          }
-          log.entries.push({ offset, at, json })
-          log.last = offset
-          if (log.entries.length > maxLength) log.entries.splice(0, log.entries.length - maxLength)
-          trimByAge(log, now)
-          touch(room, log, now)
-        }),
+      append: (room, epoch, offset, at, event) => appendAll(room, epoch, [{ offset, at, event }]),
+
+      appendAll,
 
       readAfter: (room, after, limit) =>
         Effect.gen(function*() {

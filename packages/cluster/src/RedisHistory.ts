@@ -26,6 +26,7 @@ import { Cause, Effect, Layer, ParseResult, Schema } from "effect"
 import type { ClientContext, Result } from "ioredis"
 import {
   ageScanLimit,
+  checkBatch,
   checkInteger,
   checkRoom,
   EventJson,
@@ -34,7 +35,7 @@ import {
   StoredEvent,
   validateLimits
 } from "./History.ts"
-import type { HistoryHead, HistoryLimits, HistoryService } from "./History.ts"
+import type { HistoryHead, HistoryLimits, HistoryService, NewEvent } from "./History.ts"
 
 // ---------------------------------------------------------------------------
 // Keys
@@ -136,25 +137,34 @@ local first = ''
 if oldest[1] then first = oldest[1][1] end
 return {epoch, redis.call('HGET', KEYS[1], 'last') or '', first}`,
 
-  // ARGV: epoch, offset, at, event JSON, max length, max age ms.
+  // ARGV: epoch, max length, max age ms, then offset, at, event JSON for each event of the batch.
   // Reply: {'ok', ''} | {'epoch', current epoch or ''} | {'offset', last} | {'invalid', why}.
+  // All or nothing: everything that could refuse the batch is checked before the first XADD.
   weftHistoryAppend: `${prelude}
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return {'epoch', epoch or ''} end
 local last = redis.call('HGET', KEYS[1], 'last')
 local last_number = tonumber(last or '')
 if last_number == nil then return {'invalid', 'the meta hash has no last offset'} end
-if tonumber(ARGV[2]) ~= last_number + 1 then return {'offset', last} end
--- pcall: a stream whose top id is not below the new one was not written by this script; report
+local count = (#ARGV - 3) / 3
+for i = 1, count do
+  if tonumber(ARGV[1 + 3 * i]) ~= last_number + i then return {'offset', last} end
+end
+-- A stream whose top id is not below the first new one was not written by this script: report
 -- it as bad data instead of failing like an outage.
-local added = redis.pcall('XADD', KEYS[2], ARGV[2] .. '-0', 'at', ARGV[3], 'event', ARGV[4])
-if type(added) == 'table' and added.err then return {'invalid', added.err} end
-redis.call('HSET', KEYS[1], 'last', ARGV[2])
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if top[1] and tonumber(string.match(top[1][1], '^(%d+)-')) >= last_number + 1 then
+  return {'invalid', 'the stream already holds entry ' .. top[1][1]}
+end
+for i = 1, count do
+  redis.call('XADD', KEYS[2], ARGV[1 + 3 * i] .. '-0', 'at', ARGV[2 + 3 * i], 'event', ARGV[3 + 3 * i])
+end
+redis.call('HSET', KEYS[1], 'last', ARGV[1 + 3 * count])
 -- Exact MAXLEN (no '~'), so the oldest offset kept is exactly last - maxLength + 1.
-redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[5])
-trim_by_age(KEYS[2], now - tonumber(ARGV[6]))
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[2])
+trim_by_age(KEYS[2], now - tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {'ok', ''}`
 } as const
 
@@ -273,6 +283,40 @@ const makeService = (
   const range = (what: string, command: (client: Redis.RedisService["client"]) => Promise<unknown>) =>
     redis.use(command).pipe(Effect.mapError(unavailable(what)), Effect.flatMap(decode(RangeReply, what)))
 
+  const appendAll = (room: string, epoch: string, entries: ReadonlyArray<NewEvent>) =>
+    Effect.gen(function*() {
+      yield* checkBatch(room, entries)
+      const first = entries[0]
+      if (first === undefined) return
+      const args: Array<string | number> = [epoch, maxLength, maxAgeMs]
+      for (const { at, event, offset } of entries) {
+        const fields = yield* Schema.encode(EntryFields)({ at, event }).pipe(
+          Effect.mapError((error) => new HistoryError({ reason: "invalid-data", message: `append ${room}: ${error.message}` }))
+        )
+        args.push(String(offset), fields.at, fields.event)
+      }
+      const reply = yield* script("weftHistoryAppend", room, args)
+      const [status, detail] = yield* decode(AppendReply, `append ${room}`)(reply)
+      switch (status) {
+        case "ok":
+          return
+        case "epoch":
+          return yield* new HistoryError({
+            reason: "conflict",
+            message: detail === ""
+              ? `append ${room}: the history of epoch ${epoch} is gone (expired); open it again`
+              : `append ${room}: the history is at epoch ${detail}, not ${epoch}`
+          })
+        case "offset":
+          return yield* new HistoryError({
+            reason: "conflict",
+            message: `append ${room}: the last offset is ${detail}, so ${first.offset} is not the next one`
+          })
+        case "invalid":
+          return yield* new HistoryError({ reason: "invalid-data", message: `append ${room}: ${detail}` })
+      }
+    })
+
   return {
     open: (room) =>
       Effect.gen(function*() {
@@ -290,46 +334,9 @@ const makeService = (
         return head
       }),
 
-    append: (room, epoch, offset, at, event) =>
-      Effect.gen(function*() {
-        yield* checkRoom(room)
-        // No offset but a positive integer can be the next one; refuse others without a round trip.
-        if (!Number.isSafeInteger(offset) || offset < 1) {
-          return yield* new HistoryError({ reason: "conflict", message: `append ${room}: ${offset} is not an offset` })
-        }
-        const fields = yield* Schema.encode(EntryFields)({ at, event }).pipe(
-          Effect.mapError((error) =>
-            new HistoryError({ reason: "invalid-data", message: `append ${room}: ${error.message}` })
-          )
-        )
-        const reply = yield* script("weftHistoryAppend", room, [
-          epoch,
-          String(offset),
-          fields.at,
-          fields.event,
-          maxLength,
-          maxAgeMs
-        ])
-        const [status, detail] = yield* decode(AppendReply, `append ${room}`)(reply)
-        switch (status) {
-          case "ok":
-            return
-          case "epoch":
-            return yield* new HistoryError({
-              reason: "conflict",
-              message: detail === ""
-                ? `append ${room}: the history of epoch ${epoch} is gone (expired); open it again`
-                : `append ${room}: the history is at epoch ${detail}, not ${epoch}`
-            })
-          case "offset":
-            return yield* new HistoryError({
-              reason: "conflict",
-              message: `append ${room}: the last offset is ${detail}, so ${offset} is not the next one`
-            })
-          case "invalid":
-            return yield* new HistoryError({ reason: "invalid-data", message: `append ${room}: ${detail}` })
-        }
-      }),
+    append: (room, epoch, offset, at, event) => appendAll(room, epoch, [{ offset, at, event }]),
+
+    appendAll,
 
     readAfter: (room, after, limit) =>
       Effect.gen(function*() {

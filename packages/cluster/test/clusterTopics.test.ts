@@ -157,6 +157,25 @@ const contract = (harness: Harness) =>
         }
       }), 20_000)
 
+    it.scopedLive("publishAll keeps the batch's order and its place among the node's single publishes", () =>
+      Effect.gen(function*() {
+        const cluster = yield* harness.cluster
+        const [n1, n2, quiet] = yield* Effect.all([cluster.node, cluster.node, cluster.node])
+        const topic = "room:batches"
+        const recorders = [yield* record(n1, topic), yield* record(n2, topic)]
+        // Batches of 1 to 50 between single publishes, none awaited before the next is written.
+        const batches = range(20).map((b) => range(b * 5 + 1).map(() => 0))
+        let seq = 0
+        const writes = batches.flatMap((batch) => [
+          n1.publish(topic, sequenced(1, seq++)),
+          n1.publishAll(batch.map(() => ({ topic, payload: sequenced(1, seq++) })))
+        ])
+        yield* Effect.all(writes, { concurrency: "unbounded" })
+        yield* n1.publishAll([])
+        yield* settle(quiet, topic, recorders)
+        for (const recorder of recorders) expect(seqsByPublisher(recorder).get(1)).toEqual(range(seq))
+      }), 20_000)
+
     it.scopedLive("a node holds one subscription per topic however many local subscribers it has; the last one out unsubscribes", () =>
       Effect.gen(function*() {
         const cluster = yield* harness.cluster

@@ -117,6 +117,29 @@ export const historyContract = (historyCase: HistoryCase): void => {
         )
       }))
 
+    test("appendAll stores a batch at consecutive offsets in one call, all or none", roomy, (sut) =>
+      Effect.gen(function*() {
+        const { epoch } = yield* sut.history.open(room)
+        const at = yield* sut.now
+        const batch = (from: number, to: number) => range(from, to).map((offset) => ({ offset, at: at + offset, event: event(offset) }))
+        yield* sut.history.appendAll(room, epoch, [])
+        yield* sut.history.appendAll(room, epoch, batch(1, 3))
+        yield* sut.history.append(room, epoch, 4, at + 4, event(4))
+        yield* sut.history.appendAll(room, epoch, batch(5, 9))
+        expect(yield* sut.history.open(room)).toEqual({ epoch, lastOffset: 9, firstOffset: 1 })
+        const read = yield* sut.history.readAfter(room, 0, 20)
+        expect(read.map((e) => ({ offset: e.offset, at: e.at, event: e.event }))).toEqual(batch(1, 9))
+        // Refused whole: a batch that does not start right after the last offset, one with a gap,
+        // one from another epoch, and one with an event JSON cannot carry (its first event is fine).
+        expect(yield* reason(sut.history.appendAll(room, epoch, batch(9, 11)))).toBe("conflict")
+        expect(yield* reason(sut.history.appendAll(room, epoch, [...batch(10, 11), ...batch(13, 13)]))).toBe("conflict")
+        expect(yield* reason(sut.history.appendAll(room, "another-epoch", batch(10, 11)))).toBe("conflict")
+        expect(yield* reason(sut.history.appendAll(room, epoch, [...batch(10, 10), { offset: 11, at, event: { big: 1n } }]))).toBe(
+          "invalid-data"
+        )
+        expect(yield* sut.history.open(room)).toEqual({ epoch, lastOffset: 9, firstOffset: 1 })
+      }))
+
     test("the stored event is the JSON of what was appended; what JSON cannot carry is refused", roomy, (sut) =>
       Effect.gen(function*() {
         const { epoch } = yield* sut.history.open(room)

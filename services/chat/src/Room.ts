@@ -12,7 +12,8 @@ import { Rpc } from "@effect/rpc"
 import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
 import { Fanout } from "@weft/gateway"
 import { Codec, type Frame } from "@weft/protocol"
-import { Duration, Effect, Schedule, Schema } from "effect"
+import { BatchWriter } from "@weft/actor"
+import { type Array as Arr, Duration, Effect, Schedule, Schema } from "effect"
 import { ActiveRooms } from "./ActiveRooms.ts"
 import * as MembersStore from "./Members.ts"
 import { Member, Members } from "./Members.ts"
@@ -144,6 +145,23 @@ interface Indexed {
   deleted: boolean
 }
 
+/**
+ * A stored event on its way to the history. It takes its offset when the request arrives (the
+ * room's order is arrival order), and is numbered again if the history moved under it.
+ */
+interface Write {
+  readonly from: string
+  readonly make: (id: string) => StoredRoomEvent
+  readonly key: string | undefined
+  readonly at: number
+  epoch: string
+  offset: number
+  event: StoredRoomEvent
+}
+
+/** Most stored events written to the history in one round trip, and published in one step. */
+const maxBatch = 256
+
 export interface RoomOptions {
   /** How often a room with members checks that their nodes are alive (and stays active). */
   readonly tickInterval?: Duration.DurationInput
@@ -188,6 +206,11 @@ export const layer = (options: RoomOptions = {}) =>
       }
       let readOnly = false
       let head: History.HistoryHead = { epoch: "", lastOffset: 0, firstOffset: 1 }
+      // The offset the next stored event takes; ahead of head.lastOffset while writes are on their way.
+      let nextOffset = 1
+      // A write failed: what the room assumed of its history may be wrong until it loads it again.
+      let mustReload = false
+      const clock = yield* Effect.clock
 
       const apply = (from: string, event: StoredRoomEvent, at: number): void => {
         switch (event.kind) {
@@ -247,6 +270,8 @@ export const layer = (options: RoomOptions = {}) =>
           }
           after = batch[batch.length - 1]!.offset
         }
+        nextOffset = head.lastOffset + 1
+        mustReload = false
       })
       yield* load.pipe(
         Effect.retry(Schedule.intersect(Schedule.exponential("100 millis"), Schedule.recurs(8))),
@@ -257,7 +282,8 @@ export const layer = (options: RoomOptions = {}) =>
       const refreshHead = Effect.gen(function*() {
         const current = yield* history.open(room)
         if (current.epoch !== head.epoch) yield* load
-        else head = current
+        // A batch stored after this read was sent may have moved lastOffset on already.
+        else head = { ...current, lastOffset: Math.max(current.lastOffset, head.lastOffset) }
       }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
 
       const publish = (topicChannel: string, frame: typeof Frame.Message.Type) =>
@@ -266,46 +292,92 @@ export const layer = (options: RoomOptions = {}) =>
           Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`))
         )
 
-      /** A request whose key the room has answered gets that answer again, before any check. */
-      const once = <E>(key: string | undefined, request: Effect.Effect<Accepted, E>): Effect.Effect<Accepted, E> => {
+      /**
+       * A request whose key the room has answered gets that answer again, before any check;
+       * otherwise `request` runs now, in the request's arrival order.
+       */
+      const once = (key: string | undefined, request: () => Effect.Effect<Accepted, RoomRefused>) => {
         const earlier = key === undefined ? undefined : answered.get(key)
-        return earlier === undefined ? request : Effect.succeed(earlier)
+        return Rpc.fork(earlier === undefined ? request() : Effect.succeed(earlier))
       }
 
-      /** Appends a stored event at the next offset (remembering its key), then fans it out. */
-      const append = (from: string, event: (id: string) => StoredRoomEvent, key?: string) =>
-        Effect.gen(function*() {
-          const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          let attempt = 0
-          while (true) {
-            const offset = head.lastOffset + 1
-            const made = event(idOf(head.epoch, offset))
-            const record = encodeStored({ from, event: made, ...(key === undefined ? {} : { key }) })
-            const written = yield* Effect.either(history.append(room, head.epoch, offset, at, record))
-            if (written._tag === "Right") {
-              head = { ...head, lastOffset: offset }
-              apply(from, made, at)
-              const position = { epoch: head.epoch, offset }
-              const accepted = acceptedOf(made, position, at)
-              if (key !== undefined) remember(key, accepted)
-              yield* publish(channel, { type: "message", channel, data: made, from, position, at })
-              return accepted
-            }
-            // A conflict: the history moved under us (it expired, or a stale activation wrote);
-            // reload once and retry at the new head.
-            if (written.left.reason !== "conflict" || attempt++ > 0) {
-              return yield* refused("unavailable", `history unavailable: ${written.left.message}`)
-            }
-            yield* Effect.orElse(load, () => refused("unavailable", "history unavailable"))
-          }
+      /** The next offset for `request`, applied to what the room knows (a reload undoes it if it is never stored). */
+      const numbered = (request: Pick<Write, "from" | "make" | "key" | "at">): Write => {
+        const offset = nextOffset++
+        const event = request.make(idOf(head.epoch, offset))
+        apply(request.from, event, request.at)
+        return { ...request, epoch: head.epoch, offset, event }
+      }
+
+      // Stored events go out in the order they were stored, a batch per step.
+      const announcer = yield* BatchWriter.make<ClusterTopics.TopicMessage, void, never>({
+        maxBatch,
+        write: (messages) =>
+          topics.publishAll(messages).pipe(
+            // Stored events are in the history already; subscribers see the gap in offsets and recover.
+            Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`)),
+            Effect.as(messages.map(() => undefined))
+          )
+      })
+
+      /** Stored: the room's head moves on, keys are remembered, and members hear of it. */
+      const commit = (batch: Arr.NonEmptyReadonlyArray<Write>): ReadonlyArray<Accepted> =>
+        batch.map(({ at, epoch, event, from, key, offset }) => {
+          head = { ...head, lastOffset: Math.max(head.lastOffset, offset) }
+          const position = { epoch, offset }
+          const accepted = acceptedOf(event, position, at)
+          if (key !== undefined) remember(key, accepted)
+          const frame = Codec.encodeServerFrame({ type: "message", channel, data: event, from, position, at }, "msgpack")
+          announcer.offer({ topic: Fanout.clusterTopic(channel), payload: Codec.toBytes(frame) })
+          return accepted
         })
 
-      const live = (id: string): Effect.Effect<Indexed, RoomRefused> => {
+      const reload = (batch: Arr.NonEmptyReadonlyArray<Write>) =>
+        Effect.zipRight(
+          Effect.orElse(load, () => refused("unavailable", "history unavailable")),
+          Effect.sync(() => batch.forEach((write) => Object.assign(write, numbered(write))))
+        )
+
+      /**
+       * Writes a batch in one round trip. On a conflict (the history expired, or a stale
+       * activation wrote) the room loads its history again and numbers the batch from the new
+       * head, once.
+       */
+      const writer = yield* BatchWriter.make<Write, Accepted, RoomRefused>({
+        maxBatch,
+        write: (batch) =>
+          Effect.gen(function*() {
+            if (mustReload) yield* reload(batch)
+            for (let attempt = 0;; attempt++) {
+              const records = batch.map(({ at, event, from, key, offset }) => ({
+                offset,
+                at,
+                event: encodeStored({ from, event, ...(key === undefined ? {} : { key }) })
+              }))
+              const written = yield* Effect.either(history.appendAll(room, batch[0].epoch, records))
+              if (written._tag === "Right") return commit(batch)
+              mustReload = true
+              if (written.left.reason !== "conflict" || attempt > 0) {
+                return yield* refused("unavailable", `history unavailable: ${written.left.message}`)
+              }
+              yield* reload(batch)
+            }
+          })
+      })
+
+      /** Appends a stored event: numbered now, answered once it is stored. */
+      const append = (from: string, make: (id: string) => StoredRoomEvent, key?: string) =>
+        writer.submit(numbered({ from, make, key, at: clock.unsafeCurrentTimeMillis() }))
+
+      /** The message `id` if it exists and is not deleted. */
+      const liveEntry = (id: string): Indexed | undefined => {
         const entry = index.get(id)
         return entry === undefined || entry.deleted || offsetOf(id) === undefined || !id.startsWith(`${head.epoch}-`)
-          ? refused("not_found", `no message ${id} in ${channel}`)
-          : Effect.succeed(entry)
+          ? undefined
+          : entry
       }
+
+      const notFound = (id: string) => refused("not_found", `no message ${id} in ${channel}`)
 
       const presenceEvent = (user: string, kind: "join" | "leave") =>
         Effect.clockWith((clock) =>
@@ -413,11 +485,12 @@ export const layer = (options: RoomOptions = {}) =>
           }),
         Leave: ({ payload }) => removeMember(payload.conn),
         Send: ({ payload }) =>
-          once(payload.key, Effect.gen(function*() {
-            if (readOnly && !payload.moderator) return yield* refused("forbidden", `${channel} is read-only`)
-            if (payload.replyTo !== undefined) yield* live(payload.replyTo)
-            if (payload.thread !== undefined) yield* live(payload.thread)
-            return yield* append(payload.from, (id) => ({
+          once(payload.key, () => {
+            if (readOnly && !payload.moderator) return refused("forbidden", `${channel} is read-only`)
+            for (const id of [payload.replyTo, payload.thread]) {
+              if (id !== undefined && liveEntry(id) === undefined) return notFound(id)
+            }
+            return append(payload.from, (id) => ({
               kind: "message",
               id,
               body: payload.body,
@@ -425,28 +498,31 @@ export const layer = (options: RoomOptions = {}) =>
               ...(payload.replyTo === undefined ? {} : { replyTo: payload.replyTo }),
               ...(payload.thread === undefined ? {} : { thread: payload.thread })
             }), payload.key)
-          })),
+          }),
         Edit: ({ payload }) =>
-          once(payload.key, Effect.gen(function*() {
-            const entry = yield* live(payload.id)
-            if (entry.author !== payload.from) return yield* refused("forbidden", "only the author may edit a message")
-            return yield* append(payload.from, () => ({ kind: "edit", id: payload.id, body: payload.body }), payload.key)
-          })),
+          once(payload.key, () => {
+            const entry = liveEntry(payload.id)
+            if (entry === undefined) return notFound(payload.id)
+            if (entry.author !== payload.from) return refused("forbidden", "only the author may edit a message")
+            return append(payload.from, () => ({ kind: "edit", id: payload.id, body: payload.body }), payload.key)
+          }),
         Delete: ({ payload }) =>
-          once(payload.key, Effect.gen(function*() {
-            const entry = yield* live(payload.id)
+          once(payload.key, () => {
+            const entry = liveEntry(payload.id)
+            if (entry === undefined) return notFound(payload.id)
             if (entry.author !== payload.from && !payload.moderator) {
-              return yield* refused("forbidden", "only the author or a moderator may delete a message")
+              return refused("forbidden", "only the author or a moderator may delete a message")
             }
-            return yield* append(payload.from, () => ({ kind: "delete", id: payload.id, by: payload.from }), payload.key)
-          })),
+            return append(payload.from, () => ({ kind: "delete", id: payload.id, by: payload.from }), payload.key)
+          }),
         Pin: ({ payload }) =>
-          once(payload.key, Effect.gen(function*() {
-            yield* live(payload.id)
-            return yield* append(payload.from, () => ({ kind: payload.pinned ? "pin" : "unpin", id: payload.id, by: payload.from }), payload.key)
-          })),
+          once(payload.key, () =>
+            liveEntry(payload.id) === undefined
+              ? notFound(payload.id)
+              : append(payload.from, () => ({ kind: payload.pinned ? "pin" : "unpin", id: payload.id, by: payload.from }), payload.key)),
         Pins: () => Effect.sync(() => Array.from(pins, ([id, pin]) => ({ id, ...pin }))),
-        Configure: ({ payload }) => append(payload.from, () => ({ kind: "settings", readOnly: payload.readOnly, by: payload.from })),
+        Configure: ({ payload }) =>
+          once(undefined, () => append(payload.from, () => ({ kind: "settings", readOnly: payload.readOnly, by: payload.from }))),
         Typing: ({ payload }) =>
           Effect.clockWith((clock) =>
             publish(channel, {

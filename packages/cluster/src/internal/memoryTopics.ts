@@ -61,6 +61,13 @@ export const makeMemory = (bus: MemoryBus) =>
           local.dispatch(topic, payload)
           bus.forward(node, topic, payload)
         }),
+      publishAll: (messages) =>
+        Effect.sync(() => {
+          for (const { payload, topic } of messages) {
+            local.dispatch(topic, payload)
+            bus.forward(node, topic, payload)
+          }
+        }),
       subscribe: (topic, onMessage) =>
         Effect.asVoid(
           Effect.acquireRelease(

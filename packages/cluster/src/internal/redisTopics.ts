@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer"
 import { Effect, Exit, Runtime } from "effect"
 import type { Scope } from "effect"
-import type { ClusterTopicsService } from "../ClusterTopics.ts"
+import type { ClusterTopicsService, TopicMessage } from "../ClusterTopics.ts"
 import { keyPrefix, Redis, validateClusterName } from "../Redis.ts"
 import * as Envelope from "./envelope.ts"
 import { type Handler, makeLoggedLocalTopics, type Subscriber } from "./localTopics.ts"
@@ -151,28 +151,38 @@ export const make = (options: RedisTopicsOptions): Effect.Effect<ClusterTopicsSe
       )
     })
 
-    const service: ClusterTopicsService = {
-      publish: (topic, payload) =>
-        Effect.async<void, TopicError>((resume) => {
-          // Not connected: fail before delivering anywhere, so "failed" means "nobody got it".
-          if (!redis.isReady()) {
-            resume(Effect.fail(new TopicError({ topic, message: "redis is not connected; nothing was published" })))
-            return
-          }
-          redis.client.publish(channelOf(topic), Envelope.encode(origin, payload)).then(
-            () => resume(Effect.void),
+    const publishAll = (messages: ReadonlyArray<TopicMessage>) =>
+      Effect.async<void, TopicError>((resume) => {
+        const first = messages[0]
+        if (first === undefined) return resume(Effect.void)
+        // Not connected: fail before delivering anywhere, so "failed" means "nobody got it".
+        if (!redis.isReady()) {
+          resume(Effect.fail(new TopicError({ topic: first.topic, message: "redis is not connected; nothing was published" })))
+          return
+        }
+        const confirmed = messages.map(({ payload, topic }) => {
+          const sent = redis.client.publish(channelOf(topic), Envelope.encode(origin, payload)).then(
+            () => undefined,
             (cause: unknown) =>
-              resume(Effect.fail(
-                new TopicError({
-                  topic,
-                  message: `publish to other nodes not confirmed (local subscribers got it): ${messageOf(cause)}`,
-                  cause
-                })
-              ))
+              new TopicError({
+                topic,
+                message: `publish to other nodes not confirmed (local subscribers got it): ${messageOf(cause)}`,
+                cause
+              })
           )
           // Same step as the PUBLISH write: local order and Redis order are the same order.
           local.dispatch(topic, payload)
-        }),
+          return sent
+        })
+        void Promise.all(confirmed).then((results) => {
+          const error = results.find((result) => result !== undefined)
+          resume(error === undefined ? Effect.void : Effect.fail(error))
+        })
+      })
+
+    const service: ClusterTopicsService = {
+      publish: (topic, payload) => publishAll([{ topic, payload }]),
+      publishAll,
       subscribe: (topic, onMessage) =>
         Effect.uninterruptibleMask((restore) =>
           Effect.acquireRelease(Effect.sync(() => attach(topic, onMessage)), detach).pipe(

@@ -1,15 +1,30 @@
 /**
- * A room request delivered twice with the same key (the cluster repeats a
- * request whose node died before answering) is stored once and answered as
- * the first was, also by a later activation of the room, which learns the
- * keys from the history it loads. On the embedded node (memory storage).
+ * How a room writes its history, on the embedded node (memory storage):
+ * requests that arrive together are stored in batches, in arrival order; a
+ * request delivered twice with the same key (the cluster repeats a request
+ * whose node died before answering) is stored once and answered as the first
+ * was, also by a later activation of the room, which learns the keys from the
+ * history it loads.
  */
 import { type Sharding } from "@effect/cluster"
 import { ActorSystem } from "@weft/actor"
 import { ClusterNode, History, MemoryHistory } from "@weft/cluster"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { layer as roomLayer, Members, newRequestKey, Room, shardGroup } from "../src/index.ts"
+
+/** Memory history that counts its batch writes. */
+let batchWrites = 0
+const countingHistory = Layer.effect(
+  History.History,
+  Effect.map(MemoryHistory.make({ maxLength: 1000, maxAgeMs: 3_600_000 }), (history) => ({
+    ...history,
+    appendAll: (room: string, epoch: string, entries: ReadonlyArray<History.NewEvent>) => {
+      batchWrites++
+      return history.appendAll(room, epoch, entries)
+    }
+  }))
+)
 
 const scope = Effect.runSync(Scope.make())
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
@@ -17,7 +32,7 @@ afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 const context = Effect.runPromise(
   Layer.buildWithScope(
     roomLayer({ maxIdleTime: "300 millis" }).pipe(
-      Layer.provideMerge(MemoryHistory.layer({ maxLength: 1000, maxAgeMs: 3_600_000 })),
+      Layer.provideMerge(countingHistory),
       Layer.provideMerge(Members.layerMemory),
       Layer.provideMerge(
         ClusterNode.embedded({
@@ -44,7 +59,18 @@ const send = (room: string, body: unknown, key?: string) =>
 
 const stored = (room: string) => Effect.flatMap(History.History, (history) => history.readAfter(room, 0, 100))
 
-describe("room request keys", () => {
+describe("room writes", () => {
+  it("sends that arrive together are stored in batches, at dense offsets in arrival order", async () => {
+    const before = batchWrites
+    const accepted = await run(Effect.all(Array.from({ length: 200 }, (_, i) => send("batches", i)), { concurrency: "unbounded" }))
+    expect(accepted.map((a) => a.position.offset)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+    const stored = await run(Effect.flatMap(History.History, (history) => history.readAfter("batches", 0, 500)))
+    const bodyOf = Schema.decodeUnknownSync(Schema.Struct({ event: Schema.Struct({ body: Schema.Number }) }))
+    expect(stored.map((entry) => bodyOf(entry.event).event.body)).toEqual(Array.from({ length: 200 }, (_, i) => i))
+    expect(batchWrites - before).toBeGreaterThan(0)
+    expect(batchWrites - before).toBeLessThan(200)
+  })
+
   it("a repeated Send is stored once and answered as the first", async () => {
     const key = newRequestKey()
     const first = await run(send("keys-a", "one", key))
