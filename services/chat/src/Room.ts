@@ -163,7 +163,7 @@ interface Write {
 const maxBatch = 256
 
 export interface RoomOptions {
-  /** How often a room with members checks that their nodes are alive (and stays active). */
+  /** How often a room with members ticks to stay active and to sweep members a missed node departure left (default 30 s). */
   readonly tickInterval?: Duration.DurationInput
   readonly maxIdleTime?: Duration.DurationInput
 }
@@ -175,6 +175,9 @@ const incarnationOf = (conn: string): string => {
 }
 
 const refused = (reason: RoomRefused["reason"], message: string) => Effect.fail(new RoomRefused({ reason, message }))
+
+/** Well inside `maxIdleTime`: a room with members stays active (its presence lives in memory). */
+const keepAliveEvery = Duration.seconds(30)
 
 export const layer = (options: RoomOptions = {}) =>
   Entities.toLayer(
@@ -444,19 +447,14 @@ export const layer = (options: RoomOptions = {}) =>
           })
         }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
 
-      // The room's timer: while it has members, a Tick through the cluster every interval keeps
-      // the activation alive (presence lives in memory) and drops members of dead nodes.
-      const tickEvery = Duration.decode(options.tickInterval ?? "1 second")
-      yield* Effect.forkScoped(
-        Effect.repeat(
-          Effect.suspend(() =>
-            members.size === 0
-              ? Effect.void
-              : rooms(room).Tick().pipe(Entities.withTimeout(`room/${room}`, tickEvery), Effect.ignore)
-          ),
-          Schedule.spaced(tickEvery)
-        )
-      )
+      // While it has members the room stays active (presence lives in memory), and drops the
+      // members of a node as soon as the node is gone.
+      const tickEvery = Duration.decode(options.tickInterval ?? keepAliveEvery)
+      yield* NodeLeases.tickOnDepartures({
+        nodesInUse: () => Array.from(new Set(Array.from(members.values(), (member) => member.node))),
+        every: tickEvery,
+        tick: rooms(room).Tick().pipe(Entities.withTimeout(`room/${room}`, tickEvery), Effect.ignore)
+      })
 
       return Room.of({
         Join: ({ payload }) =>

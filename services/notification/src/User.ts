@@ -12,7 +12,7 @@ import { Rpc } from "@effect/rpc"
 import { ActorMail, ClusterTopics, Directory, Entities, History, NodeLeases } from "@weft/cluster"
 import { Connection as ConnectionActor, Disconnect, Fanout, Push } from "@weft/gateway"
 import { CloseCodes, Codec, type Frame } from "@weft/protocol"
-import { Context, Duration, Effect, Either, Schedule, Schema } from "effect"
+import { Context, Duration, Effect, Either, Schema } from "effect"
 
 export class Connection extends Schema.Class<Connection>("Connection")({
   /** The connection actor's address, `conn/<node>/<incarnation>-<n>`. */
@@ -137,6 +137,9 @@ const incarnationOf = (conn: string): string => {
 /** Notification ids already delivered, remembered by the entity so a repeated `Notify` is a no-op. */
 const REMEMBERED_IDS = 1000
 
+/** Well inside `maxIdleTime`: a user with connections stays active (their presence lives in memory). */
+const keepAliveEvery = Duration.seconds(30)
+
 export const layer = (options: { readonly inboxScan?: number } = {}) =>
   Entities.toLayer(
     User,
@@ -217,15 +220,11 @@ export const layer = (options: { readonly inboxScan?: number } = {}) =>
       const known = yield* Effect.either(readInbox)
       if (known._tag === "Right") for (const entry of known.right.entries.slice(-REMEMBERED_IDS)) delivered.add(entry.notification.id)
 
-      const tickEvery = Duration.seconds(1)
-      yield* Effect.forkScoped(
-        Effect.repeat(
-          Effect.suspend(() =>
-            connections.size === 0 ? Effect.void : users(user).Tick().pipe(Entities.withTimeout(`user/${user}`, tickEvery), Effect.ignore)
-          ),
-          Schedule.spaced(tickEvery)
-        )
-      )
+      yield* NodeLeases.tickOnDepartures({
+        nodesInUse: () => Array.from(new Set(Array.from(connections.values(), (c) => c.node))),
+        every: keepAliveEvery,
+        tick: users(user).Tick().pipe(Entities.withTimeout(`user/${user}`, keepAliveEvery), Effect.ignore)
+      })
 
       return User.of({
         Attach: ({ payload }) =>
