@@ -84,6 +84,16 @@ describe("room writes", () => {
     expect((await run(stored("keys-a"))).length).toBe(4)
   })
 
+  it("a batch that conflicts (another writer moved the history) is numbered again from the new head and stored", async () => {
+    const first = await run(send("conflicts", "mine"))
+    // What a stale activation elsewhere would do: write the next offset behind this room's back.
+    await run(Effect.flatMap(History.History, (history) =>
+      history.append("conflicts", first.position.epoch, first.position.offset + 1, Date.now(), { from: "ghost", event: { kind: "message", id: `${first.position.epoch}-2`, body: "x" } })))
+    const accepted = await run(Effect.all(Array.from({ length: 5 }, (_, i) => send("conflicts", i)), { concurrency: "unbounded" }))
+    expect(accepted.map((a) => a.position.offset)).toEqual([3, 4, 5, 6, 7])
+    expect((await run(stored("conflicts"))).map((entry) => entry.offset)).toEqual([1, 2, 3, 4, 5, 6, 7])
+  })
+
   it("a later activation answers a key its predecessor stored", async () => {
     const key = newRequestKey()
     const first = await run(send("keys-b", "one", key))
@@ -91,8 +101,10 @@ describe("room writes", () => {
     const before = await info()
     // Passivated after its idle time (the cluster's reaper looks now and then): the next call
     // builds a new activation from the history.
-    for (let i = 0; i < 60 && (await info()).activation === before.activation; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 500))
+    // Each look is a call that keeps it active, so look rarely: it is idle most of the time.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      if ((await info()).activation !== before.activation) break
     }
     const again = await run(send("keys-b", "one", key))
     expect((await info()).activation).not.toBe(before.activation)
