@@ -100,21 +100,32 @@ export const maxDepth = 64
 
 /**
  * Plain data: nil, booleans, numbers, strings, bytes, arrays and maps, with
- * maps and arrays nested at most `maxDepth` deep. msgpackr also decodes
- * extension types (the timestamp, its own typed arrays, sets, big integers,
- * `undefined`) and the reserved byte 0xc1 into other values; refusing them
- * (and deep nesting, which overflows the stack when re-encoded) means that
- * whatever a client sends can be sent on to any client, in either encoding.
+ * maps and arrays nested at most `maxDepth` deep, and strings (and keys) that
+ * have a UTF-8 form. msgpackr also decodes extension types (the timestamp, its
+ * own typed arrays, sets, big integers, `undefined`) and the reserved byte 0xc1
+ * into other values; refusing them (and deep nesting, which overflows the
+ * stack when re-encoded) means that whatever a client sends can be sent on to
+ * any client, in either encoding.
  * The recursion stops at `maxDepth`.
  */
 const isPlain = (value: unknown, depth: number): boolean => {
-  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") return true
+  if (typeof value === "string") return isUtf8(value)
+  if (value === null || typeof value === "number" || typeof value === "boolean") return true
   if (value instanceof Uint8Array) return true
   if (depth > maxDepth) return false
   if (Array.isArray(value)) return value.every((item) => isPlain(item, depth + 1))
-  if (isRecord(value)) return Object.values(value).every((item) => isPlain(item, depth + 1))
+  if (isRecord(value)) return Object.entries(value).every(([key, item]) => isUtf8(key) && isPlain(item, depth + 1))
   return false
 }
+
+/**
+ * A lone surrogate (a JSON `"\ud800"` escape) has no UTF-8 form: re-encoded for msgpack
+ * subscribers it would be invalid UTF-8, which strict msgpack libraries refuse to decode, so one
+ * client could break every other client's stream. (msgpackr already replaces invalid UTF-8 in
+ * msgpack strings, so this only refuses JSON escapes.) With `u`, a valid pair is one code point.
+ */
+const loneSurrogate = /\p{Cs}/u
+const isUtf8 = (text: string): boolean => !loneSurrogate.test(text)
 
 const readId = (value: Record<string, unknown>): number | undefined => {
   const id = value["id"]
@@ -153,7 +164,7 @@ export const decodeClientFrame = (raw: Raw, encoding: Encoding): Either.Either<C
     if (!isRecord(value)) return Either.left(protocolError("malformed_frame", "a frame must be a map"))
     const id = readId(value)
     if (!isPlain(value, 1)) {
-      return Either.left(protocolError("malformed_frame", `not plain data (nested deeper than ${maxDepth}, or a msgpack extension type)`, id))
+      return Either.left(protocolError("malformed_frame", `not plain data (nested deeper than ${maxDepth}, a msgpack extension type, or a lone surrogate)`, id))
     }
     const type = value["type"]
     if (typeof type !== "string") return Either.left(protocolError("invalid_frame", "missing field `type`", id))

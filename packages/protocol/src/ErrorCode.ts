@@ -54,6 +54,8 @@ export const CloseCodes = {
   normal: 1000,
   /** The server is going away (drain); a `goodbye` frame came first. */
   going_away: 1001,
+  /** A text message that is not valid UTF-8 (RFC 6455 §8.1): the WebSocket layer closes the connection. */
+  invalid_payload: 1007,
   /** Sustained abuse after `rate_limited` errors. */
   policy_violation: 1008,
   /** A frame exceeded the maximum frame size. */
