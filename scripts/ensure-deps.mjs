@@ -15,7 +15,15 @@ if (!needed.every((path) => existsSync(path))) {
  */
 const debianPackages = [
   // test/browser: playwright-core drives Debian's Chromium (it downloads no browser of its own).
-  { package: "chromium", file: "/usr/bin/chromium", for: "the browser tests (test/browser)" }
+  { package: "chromium", file: "/usr/bin/chromium", for: "the browser tests (test/browser)" },
+  // test/deploy: the committed balancer configs run in front of real nodes, with TLS certificates made by openssl.
+  { package: "nginx", file: "/usr/sbin/nginx", for: "the nginx deployment test (test/deploy)" },
+  { package: "haproxy", file: "/usr/sbin/haproxy", for: "the HAProxy deployment test (test/deploy)" },
+  { package: "openssl", file: "/usr/bin/openssl", for: "the balancer deployment tests (test/deploy)" },
+  // test/api: a client that is not ours compiles the shipped .proto files and calls the gRPC door; curl calls the HTTP one.
+  { package: "python3-grpcio", file: "/usr/lib/python3/dist-packages/grpc/__init__.py", for: "the Python gRPC client test (test/api)" },
+  { package: "python3-grpc-tools", file: "/usr/lib/python3/dist-packages/grpc_tools/protoc.py", for: "the Python gRPC client test (test/api)" },
+  { package: "curl", file: "/usr/bin/curl", for: "the curl examples of docs/api.md (test/api)" }
 ]
 
 const missing = debianPackages.filter((entry) => !existsSync(entry.file))

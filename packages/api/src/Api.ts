@@ -55,11 +55,48 @@ export const Delivery = Schema.Struct({
 })
 export type Delivery = typeof Delivery.Type
 
-/** Why a call was refused. The HTTP JSON door maps `reason` to a status code. */
+/**
+ * Why a call was refused. Each `reason` has a stable numeric code, an HTTP status and a gRPC
+ * status (`Errors.ts`, docs/api.md), the same behind every door.
+ */
+export const ApiErrorReason = Schema.Literal("invalid", "not_found", "forbidden", "unavailable", "unauthorized", "too_large")
+export type ApiErrorReason = typeof ApiErrorReason.Type
+
 export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
-  reason: Schema.Literal("invalid", "not_found", "forbidden", "unavailable", "unauthorized"),
+  reason: ApiErrorReason,
   message: Schema.String
 }) {}
+
+/**
+ * The largest JSON-compatible value a call carries to users (a notification's `data`, a message's
+ * `body`), measured as UTF-8 JSON; a bigger one is refused with `too_large`.
+ */
+export const maxContentBytes = 64 * 1024
+
+/** The most users one `notify.toUsers` call takes. */
+export const maxBatchUsers = 10_000
+
+/** What one `notify.toUsers` call did, counted over its (distinct) users. */
+export const BatchDelivery = Schema.Struct({
+  /** The one id the notification has in every user's inbox. */
+  notificationId: Schema.String,
+  /** Users whose online devices got it now (and whose inbox has it). */
+  delivered: Schema.Number,
+  /** Users who get it later: no device online (kept in the inbox) or held until `deliverAt` / quiet hours end. */
+  queued: Schema.Number,
+  /** Users it was not given to; `refusals` says why (the first 100). */
+  refused: Schema.Number,
+  /** Online devices reached now, over every user. */
+  devices: Schema.Number,
+  refusals: Schema.Array(Schema.Struct({
+    userId: Schema.String,
+    reason: ApiErrorReason,
+    message: Schema.String
+  })),
+  /** This answer repeats the first call with the same idempotency key. */
+  duplicate: Schema.Boolean
+})
+export type BatchDelivery = typeof BatchDelivery.Type
 
 // ---------------------------------------------------------------------------
 // Authentication
@@ -121,14 +158,19 @@ export class WeftApi extends RpcGroup.make(
     success: Delivery,
     error: ApiError
   }),
+  /**
+   * The same notification to up to `maxBatchUsers` users (repeats removed), worked through in
+   * bounded chunks; one reply counts who got it now, later, or not at all. A user that cannot be
+   * notified (their node does not answer) is counted in `refused` and does not fail the call.
+   */
   Rpc.make("notify.toUsers", {
     payload: {
-      userIds: Schema.Array(UserId).pipe(Schema.minItems(1), Schema.maxItems(1000)),
+      userIds: Schema.Array(UserId).pipe(Schema.minItems(1), Schema.maxItems(maxBatchUsers)),
       notification: NotificationContent,
       deliverAt: Schema.optional(DeliverAt),
       idempotencyKey: Schema.optional(IdempotencyKey)
     },
-    success: Schema.Array(Schema.Struct({ userId: UserId, delivery: Delivery })),
+    success: BatchDelivery,
     error: ApiError
   }),
   /** To everyone in a room now: an ephemeral `notification` event on the room's channel (not stored). */
@@ -239,3 +281,14 @@ export class WeftApi extends RpcGroup.make(
   Rpc.make("users.unban", { payload: { userId: UserId }, success: Schema.Struct({ unbanned: Schema.Boolean }), error: ApiError }),
   Rpc.make("cluster.stats", { success: Schema.Struct({ nodes: Schema.Array(NodeStats) }), error: ApiError })
 ).middleware(ServiceAuth) {}
+
+/** What the non-RPC doors (HTTP JSON, gRPC) need of a call: its Schemas. */
+export interface CallSchemas {
+  readonly payloadSchema: Schema.Schema.AnyNoContext
+  readonly successSchema: Schema.Schema.AnyNoContext
+}
+
+/** Every call of `WeftApi` by tag (`notify.toUser`), with its Schemas: what every door serves. */
+export const callSchemas: ReadonlyMap<string, CallSchemas> = new Map(
+  Array.from(WeftApi.requests, ([tag, rpc]) => [tag, { payloadSchema: rpc.payloadSchema, successSchema: rpc.successSchema }])
+)

@@ -8,7 +8,9 @@
  *
  * Calls are grouped by the prefix of their name (`notify.toUser` is
  * `weft.notify.toUser`). Each fails with the call's `ApiError` or with an
- * `RpcClientError` when the transport fails.
+ * `RpcClientError` when the transport fails. A payload that does not match the
+ * call's schema is not sent: the call fails with `ApiError` `invalid`, worded
+ * as the HTTP JSON and gRPC doors word it for the same payload.
  *
  * The credential travels in every call's headers (`X-Weft-Key`), which the
  * `ServiceAuth` client middleware adds; over WebSocket it is also sent on the
@@ -19,9 +21,10 @@
 import { FetchHttpClient, Headers, Socket } from "@effect/platform"
 import { RpcClient, RpcMiddleware, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError, RpcGroup } from "@effect/rpc"
-import { Cause, Context, Effect, Layer, Redacted } from "effect"
+import { Cause, Context, Effect, Layer, Redacted, Schema } from "effect"
 import type { Scope } from "effect"
-import { ServiceAuth, WeftApi } from "./Api.ts"
+import { callSchemas, ServiceAuth, WeftApi } from "./Api.ts"
+import { invalidPayload } from "./Errors.ts"
 
 /** The generated client: `client.notify.toUser(payload)`, `client.cluster.stats()`, ... */
 export type WeftApiClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof WeftApi>, RpcClientError.RpcClientError>
@@ -109,8 +112,35 @@ export const makeWeftClient = (
         Layer.provide(RpcSerialization.layerMsgPack)
       )
     )
-    return yield* Effect.provide(RpcClient.make(WeftApi), context)
+    return checkingPayloads(yield* Effect.provide(RpcClient.make(WeftApi), context))
   })
+
+type AnyCall = (payload: unknown, options?: unknown) => Effect.Effect<unknown, unknown>
+
+const isCall = (value: unknown): value is AnyCall => typeof value === "function"
+
+/**
+ * `client` with each call's payload checked against the call's schema before it is sent, a
+ * mismatch failing the call with `ApiError` `invalid` (the client itself would die with the
+ * `ParseError`, where the other doors answer `invalid`).
+ */
+const checkingPayloads = (client: WeftApiClient): WeftApiClient => {
+  const groups: Record<string, Record<string, AnyCall>> = {}
+  for (const [tag, rpc] of callSchemas) {
+    const dot = tag.indexOf(".")
+    const group = tag.slice(0, dot)
+    const name = tag.slice(dot + 1)
+    const call: unknown = Reflect.get(Reflect.get(client, group) ?? {}, name)
+    if (!isCall(call)) continue
+    const encode = Schema.encodeUnknown(rpc.payloadSchema)
+    const target = (groups[group] ??= {})
+    target[name] = (payload, options) =>
+      Effect.flatMap(Effect.mapError(encode(payload), (error) => invalidPayload(tag, error)), () => call(payload, options))
+  }
+  // The same shape as `client` (one function per call of the group, grouped by prefix), with the
+  // same signatures: only the failure channel gained `ApiError`, which every call already has.
+  return groups as unknown as WeftApiClient
+}
 
 /** The client as a service, for programs that take it from their context. */
 export class WeftClient extends Context.Tag("@weft/api/WeftClient")<WeftClient, WeftApiClient>() {}

@@ -72,7 +72,7 @@ describe("the service API on Bun.serve", () => {
         // A large call, under the socket's limit.
         const many = Array.from({ length: 1000 }, (_, i) => `user-${i}-${"x".repeat(20)}`)
         const answers = yield* weft.notify.toUsers({ userIds: many, notification }).pipe(Effect.timeout("10 seconds"))
-        expect(answers, transport).toHaveLength(1000)
+        expect(answers.queued, transport).toBe(1000)
       }
     }))
 

@@ -31,19 +31,24 @@ export const credentials = [
  * fail with a typed `ApiError`.
  */
 export const StubHandlers: Layer.Layer<Handlers> = WeftApi.toLayer({
-  "notify.toUser": ({ userId }) =>
+  "notify.toUser": ({ idempotencyKey, userId }) =>
     Effect.gen(function*() {
       const caller = yield* Caller
       if (userId === "missing") return yield* new ApiError({ reason: "not_found", message: `no user ${userId}` })
-      return { status: "delivered" as const, notificationId: `${caller.service}:${userId}`, devices: 2, duplicate: false }
+      // The key, when given, shows in the id: a test sees which key reached the handler.
+      const id = idempotencyKey === undefined ? `${caller.service}:${userId}` : `${caller.service}:${userId}:${idempotencyKey}`
+      return { status: "delivered" as const, notificationId: id, devices: 2, duplicate: false }
     }),
   "notify.toUsers": ({ userIds }) =>
-    Effect.succeed(
-      userIds.map((userId) => ({
-        userId,
-        delivery: { status: "stored" as const, notificationId: `n-${userId}`, devices: 0, duplicate: false }
-      }))
-    ),
+    Effect.succeed({
+      notificationId: "n-batch",
+      delivered: 0,
+      queued: new Set(userIds).size,
+      refused: 0,
+      devices: 0,
+      refusals: [],
+      duplicate: false
+    }),
   "notify.toRoom": ({ room }) =>
     room === "missing"
       ? Effect.fail(new ApiError({ reason: "not_found", message: "no room missing" }))

@@ -20,6 +20,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
 import { Draining } from "./Drain.ts"
 import { NodeConfigService } from "./NodeConfig.ts"
+import * as Tls from "./Tls.ts"
 
 /** Where roles add their HTTP routes: `NodeRoutes.use((router) => router.get(...))`. */
 export class NodeRoutes extends HttpRouter.Tag("@weft/node/NodeRoutes")<NodeRoutes>() {}
@@ -150,27 +151,6 @@ const dispatcher = (
 // The server
 // ---------------------------------------------------------------------------
 
-/**
- * The certificate and key (`--tls-cert`, `--tls-key`), read once at start-up so that a missing
- * or unreadable file stops the node with its path instead of failing the first handshake.
- */
-const readTls = (config: { readonly tlsCert?: string | undefined; readonly tlsKey?: string | undefined }) =>
-  config.tlsCert === undefined || config.tlsKey === undefined
-    ? Effect.succeed(undefined)
-    : Effect.all({
-      cert: readPem(config.tlsCert, "--tls-cert"),
-      key: readPem(config.tlsKey, "--tls-key")
-    })
-
-const readPem = (path: string, flag: string) =>
-  Effect.tryPromise({
-    try: () => Bun.file(path).text(),
-    catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
-  }).pipe(
-    Effect.filterOrFail((text) => text.includes("-----BEGIN "), () => "not PEM"),
-    Effect.orDieWith((reason) => new Error(`${flag} ${path}: cannot read a PEM file (${reason})`))
-  )
-
 /** The largest HTTP request body the node reads. */
 export const maxRequestBodyBytes = 4 * 1024 * 1024
 
@@ -211,7 +191,7 @@ export const layer = <E, R>(
       const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]))
       if (byPath.size !== endpoints.length) return yield* Effect.dieMessage("two WebSocket endpoints share a path")
       const websocket = dispatcher(registered, primary)
-      const tls = yield* readTls(config)
+      const tls = yield* Tls.read(config)
       const server = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const options = {

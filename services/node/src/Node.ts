@@ -4,17 +4,18 @@
  * drains the actors and exits.
  */
 import { ActorSystem } from "@weft/actor"
-import { Idempotency, Server as ApiServer, ServiceAuth } from "@weft/api/server"
+import { Grpc, HttpJson, Idempotency, Invoker, Server as ApiServer, ServiceAuth } from "@weft/api/server"
 import * as Auth from "@weft/auth"
 import * as Chat from "@weft/chat"
 import { ClusterNode, Directory, MemoryHistory, NodeStats, RedisHistory } from "@weft/cluster"
 import * as Gateway from "@weft/gateway"
 import * as Ingest from "@weft/ingest"
 import * as Notification from "@weft/notification"
-import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import * as Drain from "./Drain.ts"
 import * as Health from "./Health.ts"
 import * as HttpServer from "./HttpServer.ts"
+import * as Tls from "./Tls.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Stats from "./Stats.ts"
 import * as DevMode from "./dev/DevMode.ts"
@@ -141,11 +142,37 @@ const membership = (config: NodeConfig) => {
 
 const has = (config: NodeConfig, role: Role): boolean => config.roles.includes(role)
 
-/** The service API at `/rpc`, over HTTP and WebSocket, for the services named in `--service-keys`. */
+/**
+ * The gRPC door on `--grpc-port` (none when unset), with the node's TLS certificate when it has
+ * one. It stops accepting connections as soon as the node starts draining (checked every 100 ms:
+ * `Draining` is a flag) and closes with the node's routes.
+ */
+const grpcDoor = (config: NodeConfig) => {
+  const port = config.grpcPort
+  if (port === undefined) return Layer.empty
+  return Layer.scopedDiscard(Effect.gen(function*() {
+    const draining = yield* Drain.Draining
+    const files = yield* Tls.read(config)
+    const tls = files === undefined ? undefined : { certificateChain: Buffer.from(files.cert), privateKey: Buffer.from(files.key) }
+    yield* Grpc.make({
+      host: config.host,
+      port,
+      tls,
+      draining: Effect.asVoid(Effect.repeat(draining.isDraining, { until: (on) => on, schedule: Schedule.spaced("100 millis") }))
+    })
+  }))
+}
+
+/**
+ * The service API for the services named in `--service-keys`: typed at `/rpc` (HTTP and
+ * WebSocket), and for other languages as HTTP JSON (`POST /v1/api/<call>`) and gRPC
+ * (`--grpc-port`), the last two sharing one `Invoker` over the same handlers.
+ */
 const serviceApi = (config: NodeConfig) =>
   Layer.mergeAll(
     HttpServer.NodeRoutes.use(ApiServer.routes),
-    HttpServer.webSocketEndpoint(ApiServer.makeWebSocketEndpoint())
+    HttpServer.webSocketEndpoint(ApiServer.makeWebSocketEndpoint()),
+    Layer.merge(HttpServer.NodeRoutes.use(HttpJson.routes), grpcDoor(config)).pipe(Layer.provide(Invoker.layer))
   ).pipe(
     Layer.provide(Notification.serviceApi),
     Layer.provide(Layer.unwrapEffect(

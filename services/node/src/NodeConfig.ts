@@ -124,6 +124,11 @@ const keys = {
     env: "WEFT_SERVICE_KEYS",
     doc: "service API credentials, `service=key,...` (keys 32+ characters; unset: /rpc refuses every call)"
   },
+  grpcPort: {
+    flag: "grpc-port",
+    env: "WEFT_GRPC_PORT",
+    doc: "serve the service API over gRPC on this port too (notification role; 0 picks a free one; TLS with --tls-cert)"
+  },
   ingestRules: {
     flag: "ingest-rules",
     env: "WEFT_INGEST_RULES",
@@ -221,6 +226,7 @@ export const NodeConfigSchema = Schema.Struct({
   inboxMaxLength: Schema.optionalWith(Count.pipe(Schema.lessThanOrEqualTo(10_000)), { default: () => 200 }),
   inboxMaxAgeMs: Schema.optionalWith(Millis, { default: () => 30 * 86_400_000 }),
   serviceKeys: Schema.optional(Schema.Redacted(Schema.String)),
+  grpcPort: Schema.optional(Port),
   ingestRules: Schema.optional(IngestRules.RulesFromJson),
   ingestNatsUrl: Schema.optional(Schema.Redacted(Schema.String.pipe(
     Schema.pattern(/^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/, { message: () => "comma-separated nats:// or tls:// URLs" })
@@ -293,6 +299,18 @@ const keyPairs = (decoded: typeof NodeConfigSchema.Type): string | undefined => 
   return undefined
 }
 
+/**
+ * Keys whose values are (or may hold) credentials. Schema's messages quote the value they refused
+ * (`Expected ..., actual "..."`), so these values are cut out of every configuration error.
+ */
+const secretKeys: ReadonlyArray<Name> = ["jwtSecret", "serviceKeys", "redisUrl", "ingestNatsUrl", "ingestAmqpUrl"]
+
+const redactSecrets = (message: string, raw: Readonly<Record<string, string>>): string =>
+  secretKeys.reduce((text, name) => {
+    const value = raw[name]
+    return value === undefined || value === "" ? text : text.replaceAll(JSON.stringify(value), "<redacted>").replaceAll(value, "<redacted>")
+  }, message)
+
 /** Decodes the configuration from CLI arguments (without the program name) and the environment. */
 export const load = (
   argv: ReadonlyArray<string>,
@@ -303,7 +321,7 @@ export const load = (
     Schema.decodeUnknownEither(NodeConfigSchema, { onExcessProperty: "error" })(raw).pipe(
       Either.mapLeft((error) =>
         new ConfigError({
-          message: `invalid configuration:\n${ParseResult.TreeFormatter.formatErrorSync(error)}\n(keys: ${
+          message: `invalid configuration:\n${redactSecrets(ParseResult.TreeFormatter.formatErrorSync(error), raw)}\n(keys: ${
             Object.values(keys).map((key) => `--${key.flag} / ${key.env}`).join(", ")
           })`
         })

@@ -12,7 +12,7 @@
  * retry that slips past the idempotency store (expired, or the first call
  * failed half-way through a batch) is still dropped by the user's inbox.
  */
-import { ApiError, Caller, Delivery, WeftApi } from "@weft/api"
+import { ApiError, BatchDelivery, Caller, Delivery, maxContentBytes, WeftApi } from "@weft/api"
 import { ApiMetrics, Idempotency } from "@weft/api/server"
 import { newRequestKey, Position, Room, RoomEvent } from "@weft/chat"
 import { NodeStats } from "@weft/cluster"
@@ -22,6 +22,32 @@ import { call, invalid } from "./internal/entityCall.ts"
 import * as LocalTime from "./LocalTime.ts"
 import * as Revocation from "./Revocation.ts"
 import { User } from "./User.ts"
+
+/** Users of one `notify.toUsers` call notified at once: enough to keep many nodes busy, bounded. */
+const batchConcurrency = 64
+
+/** Refusals a batch reply lists; the rest are only counted. */
+const maxListedRefusals = 100
+
+const utf8 = new TextEncoder()
+
+/**
+ * Refuses content that users would receive above `maxContentBytes` (as UTF-8 JSON), before it is
+ * stored or sent anywhere; the same check behind every door, since all of them end here.
+ */
+const checkContent = (field: string, value: unknown): Effect.Effect<void, ApiError> =>
+  Effect.suspend(() => {
+    let text: string | undefined
+    try {
+      text = JSON.stringify(value)
+    } catch {
+      return Effect.fail(invalid(`${field} is not JSON-compatible`))
+    }
+    const bytes = text === undefined ? 0 : utf8.encode(text).byteLength
+    return bytes > maxContentBytes
+      ? Effect.fail(new ApiError({ reason: "too_large", message: `${field} is ${bytes} bytes as JSON; the most is ${maxContentBytes}` }))
+      : Effect.void
+  })
 
 const Sent = Schema.Struct({ id: Schema.String, position: Position, at: Schema.Number })
 
@@ -57,6 +83,7 @@ export const layer = WeftApi.toLayer(
       "notify.toUser": ({ deliverAt, idempotencyKey, notification, userId }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
+          yield* checkContent("notification.data", notification.data)
           const result = yield* once(caller.service, idempotencyKey, Delivery, (id) =>
             deliveryPath.toUser(userId, id, caller.service, notification, deliverAt))
           return asDuplicate(result.value, result.duplicate)
@@ -65,14 +92,39 @@ export const layer = WeftApi.toLayer(
       "notify.toUsers": ({ deliverAt, idempotencyKey, notification, userIds }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          const result = yield* once(caller.service, idempotencyKey, Schema.Array(Schema.Struct({ userId: Schema.String, delivery: Delivery })), (id) =>
-            deliveryPath.toUsers(userIds, id, caller.service, notification, deliverAt))
-          return result.value.map((entry) => ({ userId: entry.userId, delivery: asDuplicate(entry.delivery, result.duplicate) }))
+          yield* checkContent("notification.data", notification.data)
+          const result = yield* once(caller.service, idempotencyKey, BatchDelivery, (id) =>
+            Effect.gen(function*() {
+              const counts = { delivered: 0, queued: 0, refused: 0, devices: 0 }
+              const refusals: Array<BatchDelivery["refusals"][number]> = []
+              // One user at a time per slot, `batchConcurrency` slots: thousands of users never
+              // mean thousands of fibers or entity calls in flight. A user that fails is counted,
+              // not fatal: the others still get the notification.
+              yield* Effect.forEach(
+                new Set(userIds),
+                (userId) =>
+                  Effect.match(deliveryPath.toUser(userId, id, caller.service, notification, deliverAt), {
+                    onSuccess: (delivery) => {
+                      if (delivery.status === "delivered") counts.delivered++
+                      else counts.queued++
+                      counts.devices += delivery.devices
+                    },
+                    onFailure: (error) => {
+                      counts.refused++
+                      if (refusals.length < maxListedRefusals) refusals.push({ userId, reason: error.reason, message: error.message })
+                    }
+                  }),
+                { concurrency: batchConcurrency, discard: true }
+              )
+              return { notificationId: id, ...counts, refusals, duplicate: false }
+            }))
+          return result.duplicate ? { ...result.value, duplicate: true } : result.value
         }),
 
       "notify.toRoom": ({ notification, room }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
+          yield* checkContent("notification.data", notification.data)
           yield* deliveryPath.toRoom(room, caller.service, notification)
           return { delivered: true }
         }),
@@ -80,6 +132,7 @@ export const layer = WeftApi.toLayer(
       "notify.broadcast": ({ notification }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
+          yield* checkContent("notification.data", notification.data)
           yield* deliveryPath.broadcast(caller.service, notification)
           return { delivered: true }
         }),
@@ -101,6 +154,7 @@ export const layer = WeftApi.toLayer(
       "rooms.send": (payload) =>
         Effect.gen(function*() {
           const caller = yield* Caller
+          yield* checkContent("body", payload.body)
           const { replyTo, thread } = payload
           const send = call(
             `room/${payload.room}`,
@@ -122,7 +176,11 @@ export const layer = WeftApi.toLayer(
           return result.value
         }),
 
-      "rooms.edit": ({ as, body, id, room }) => call(`room/${room}`, rooms(room).Edit({ from: as, id, body, key: newRequestKey() })).pipe(Effect.map(change)),
+      "rooms.edit": ({ as, body, id, room }) =>
+        Effect.zipRight(
+          checkContent("body", body),
+          call(`room/${room}`, rooms(room).Edit({ from: as, id, body, key: newRequestKey() })).pipe(Effect.map(change))
+        ),
 
       "rooms.delete": ({ as, id, room }) =>
         call(`room/${room}`, rooms(room).Delete({ from: as, id, moderator: true, key: newRequestKey() })).pipe(Effect.map(change)),

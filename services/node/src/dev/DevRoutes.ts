@@ -15,7 +15,7 @@
  */
 import { Headers, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpRouter } from "@effect/platform"
-import { type ApiError, Caller, WeftApi } from "@weft/api"
+import { Caller, Errors, WeftApi } from "@weft/api"
 import { DevTokens } from "@weft/auth"
 import * as Notification from "@weft/notification"
 import { Effect, Layer, Schema } from "effect"
@@ -51,7 +51,6 @@ const body = <A, I>(schema: Schema.Schema<A, I>) =>
       )
       : Effect.fail(HttpServerResponse.unsafeJson({ error: "unsupported", message: "send application/json" }, { status: 415, headers: noStore })))
 
-const apiStatus: Record<ApiError["reason"], number> = { invalid: 400, not_found: 404, forbidden: 403, unavailable: 503, unauthorized: 401 }
 
 /** `POST /v1/dev/token`. */
 export const token = (router: Router) =>
@@ -91,7 +90,7 @@ export const notify = (router: Router) =>
         ).pipe(
           Effect.provideService(Caller, { service: devService }),
           Effect.mapError((error) =>
-            HttpServerResponse.unsafeJson({ error: error.reason, message: error.message }, { status: apiStatus[error.reason], headers: noStore })
+            HttpServerResponse.unsafeJson({ error: error.reason, message: error.message }, { status: Errors.errorKinds[error.reason].http, headers: noStore })
           )
         )
         return HttpServerResponse.unsafeJson(delivery, { headers: noStore })
