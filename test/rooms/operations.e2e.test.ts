@@ -6,7 +6,7 @@
 import type { ServerFrame } from "@weft/protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningNode, startListeningNode } from "../support/bunNode.ts"
-import { type Claims, type Client, connectAs, jwtSecret, request, rpc } from "../support/wsClient.ts"
+import { type Claims, type Client, connectAs, jwtSecret, request, requestId, rpc, sendTogether } from "../support/wsClient.ts"
 
 let node: RunningNode
 const clients: Array<Client> = []
@@ -182,6 +182,21 @@ describe("room message operations", () => {
     }
     expect(received).toEqual(Array.from({ length: sent - 5 }, (_, i) => i + 6))
   }, 60_000)
+
+  it("a connection that does not wait for acks: every publish is acked and stored in the order sent", async () => {
+    const channel = "room:pipelined"
+    const sender = await connect(member("pipeliner"))
+    expect((await request(sender, (id) => ({ type: "subscribe", id, channel }))).type).toBe("ack")
+    // Inside the default burst (200 frames), all in one TCP write: the node reads them at once.
+    const ids = Array.from({ length: 150 }, () => requestId())
+    sendTogether(sender, ids.map((id, n) => ({ type: "publish", id, channel, data: { n } })))
+    const answers = await Promise.all(ids.map((id) => sender.answer(id)))
+    const offsets = answers.map((answer) => (answer.type === "ack" ? answer.position?.offset : `${answer.type}`))
+    expect(offsets).toEqual(Array.from({ length: 150 }, (_, n) => n + 1))
+    const received: Array<unknown> = []
+    while (received.length < 150) received.push(dataOf(await nextEvent(sender, channel, "message"))["body"])
+    expect(received).toEqual(Array.from({ length: 150 }, (_, n) => ({ n })))
+  })
 
   it("answers recovery failed for a position from another epoch", async () => {
     const channel = "room:other-epoch"

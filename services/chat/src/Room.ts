@@ -100,6 +100,20 @@ export const Room = Entity.make("room", [
     success: Accepted,
     error: RoomRefused
   }),
+  /**
+   * A connection's publishes to the room, in the order it sent them (a batch of those that
+   * arrived while its previous batch was on its way); one answer per message, in order.
+   */
+  Rpc.make("Publish", {
+    payload: {
+      from: Schema.String,
+      device: Schema.optional(Schema.String),
+      moderator: Schema.Boolean,
+      messages: Schema.Array(Schema.Struct({ body: Schema.Unknown, key: RequestKey }))
+    },
+    success: Schema.Array(Accepted),
+    error: RoomRefused
+  }),
   Rpc.make("Edit", {
     payload: { from: Schema.String, id: MessageId, body: Schema.Unknown, key: Schema.optional(RequestKey) },
     success: Accepted,
@@ -299,10 +313,11 @@ export const layer = (options: RoomOptions = {}) =>
        * A request whose key the room has answered gets that answer again, before any check;
        * otherwise `request` runs now, in the request's arrival order.
        */
-      const once = (key: string | undefined, request: () => Effect.Effect<Accepted, RoomRefused>) => {
+      const answeredOr = (key: string | undefined, request: () => Effect.Effect<Accepted, RoomRefused>) => {
         const earlier = key === undefined ? undefined : answered.get(key)
-        return Rpc.fork(earlier === undefined ? request() : Effect.succeed(earlier))
+        return earlier === undefined ? request() : Effect.succeed(earlier)
       }
+      const once = (key: string | undefined, request: () => Effect.Effect<Accepted, RoomRefused>) => Rpc.fork(answeredOr(key, request))
 
       /** The next offset for `request`, applied to what the room knows (a reload undoes it if it is never stored). */
       const numbered = (request: Pick<Write, "from" | "make" | "key" | "at">): Write => {
@@ -497,6 +512,15 @@ export const layer = (options: RoomOptions = {}) =>
               ...(payload.thread === undefined ? {} : { thread: payload.thread })
             }), payload.key)
           }),
+        Publish: ({ payload }) => {
+          if (readOnly && !payload.moderator) return Rpc.fork(refused("forbidden", `${channel} is read-only`))
+          const device = payload.device === undefined ? {} : { device: payload.device }
+          // Each message numbered now, in the connection's order; the answers once all are stored.
+          const each = payload.messages.map(({ body, key }) =>
+            answeredOr(key, () => append(payload.from, (id) => ({ kind: "message", id, body, ...device }), key))
+          )
+          return Rpc.fork(Effect.all(each))
+        },
         Edit: ({ payload }) =>
           once(payload.key, () => {
             const entry = liveEntry(payload.id)

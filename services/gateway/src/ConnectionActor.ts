@@ -19,7 +19,7 @@ import { Actor, Supervision } from "@weft/actor"
 import { Auth, type Grant, type Refresh } from "@weft/auth"
 import { Channel, CloseCodes, ErrorCodes, type ErrorName, Frame } from "@weft/protocol"
 import type { ClusterTopics } from "@weft/cluster"
-import { Effect, Schema } from "effect"
+import { Effect, FiberSet, Schema } from "effect"
 import * as CredentialExpiry from "./CredentialExpiry.ts"
 import { type Caller, Extensions, type Position, type RequestError } from "./Extensions.ts"
 import { Fanout } from "./Fanout.ts"
@@ -137,6 +137,10 @@ export const ConnectionLive = Actor.toLayer(
       })
       yield* expiry.set(expiresAt)
 
+      // Answers still on their way when the connection stops are abandoned with it.
+      const answering = yield* FiberSet.makeRuntime<never>().pipe(
+        Effect.map((run) => (answer: Effect.Effect<void>) => Effect.sync(() => void run(answer)))
+      )
       const reply = (id: number | undefined, frame: Frame.ServerFrame) => answer(sockets, socket, id, frame)
       const fail = (id: number | undefined, name: ErrorName, message: string) => reply(id, errorFrame(id, name, message))
       const refused = (id: number) => (error: RequestError) => fail(id, error.name, error.message)
@@ -241,8 +245,14 @@ export const ConnectionLive = Actor.toLayer(
             const { id, channel, data } = frame
             const handler = extensions.channel(channel)
             if (handler !== undefined) {
+              // In line now, in frame order; the answer is awaited while the next frames are read.
               return handler.publish(caller, channel, data).pipe(
-                Effect.flatMap((result) => reply(id, ackFrame(id, result.position, undefined))),
+                Effect.flatMap((pending) =>
+                  answering(pending.pipe(
+                    Effect.flatMap((result) => reply(id, ackFrame(id, result.position, undefined))),
+                    Effect.catchAll(refused(id))
+                  ))
+                ),
                 Effect.catchAll(refused(id))
               )
             }

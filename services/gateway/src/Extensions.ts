@@ -39,6 +39,9 @@ export interface SubscribeResult {
   readonly catchUp: ReadonlyArray<MessageFrame>
 }
 
+/** An answer on its way. */
+export type Pending<A> = Effect.Effect<A, RequestError>
+
 export interface ChannelHandler {
   /** Channels that start with this prefix go to this handler. */
   readonly prefix: string
@@ -49,7 +52,13 @@ export interface ChannelHandler {
    */
   readonly subscribe: (caller: Caller, channel: string, since: Position | undefined) => Effect.Effect<SubscribeResult, RequestError>
   readonly unsubscribe: (caller: Caller, channel: string) => Effect.Effect<void>
-  readonly publish: (caller: Caller, channel: string, data: unknown) => Effect.Effect<{ readonly position?: Position }, RequestError>
+  /**
+   * A publish, in two steps so that a connection need not wait for each answer before the next:
+   * the Effect runs in the connection's turn, in the order of its frames, and must put the
+   * message in line there (a connection's messages keep their order); the Effect it succeeds
+   * with waits for the answer while the connection goes on with its next frames.
+   */
+  readonly publish: (caller: Caller, channel: string, data: unknown) => Effect.Effect<Pending<{ readonly position?: Position }>, RequestError>
   /**
    * Whether `caller` may still be subscribed to `channel`: asked for every subscription when the
    * connection's credentials change (a `refresh`), and a subscription it says `false` for ends
