@@ -278,6 +278,8 @@ interface ChannelEntry {
   ended: WeftError | undefined
   retries: number
   cancelRetry: () => void
+  /** While a gap is being filled from history: the live messages that came meanwhile, in order. */
+  held: Array<MessageFrame> | undefined
   readonly ready: Promise<void>
   readonly resolveReady: () => void
   readonly rejectReady: (error: WeftError) => void
@@ -292,6 +294,14 @@ const deferred = <A>() => {
   })
   return { promise, resolve, reject }
 }
+
+type MessageFrame = Extract<ServerFrame, { readonly type: "message" }>
+
+const roomPrefix = "room:"
+
+/** Whether a message at `position` skips offsets after `last` in the same epoch (live messages were lost). */
+const isGap = (position: Position | undefined, last: Position | undefined): boolean =>
+  position !== undefined && last !== undefined && position.epoch === last.epoch && position.offset > last.offset + 1
 
 /** `https://host` -> `wss://host/v1/ws`; a URL with a path keeps it. */
 export const webSocketUrl = (input: string): string => {
@@ -657,6 +667,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
         subscribing: false,
         retries: 0,
         cancelRetry: noop,
+        held: undefined,
         ended: undefined,
         ready: promise,
         resolveReady: () => {
@@ -698,13 +709,78 @@ export const createClient = (options: ClientOptions): WeftClient => {
     }
   }
 
+  const rpc = (method: string, params?: unknown, requestOptions: RequestOptions = {}): Promise<unknown> => {
+    const details = { method }
+    return request(
+      (id) => (params === undefined ? { type: "rpc", id, method } : { type: "rpc", id, method, params }),
+      requestOptions,
+      details
+    ).then((answer) => (answer.type === "reply" ? answer.result ?? null : null))
+  }
+
+  const rooms = roomMethods(rpc)
+
   /**
    * Hands a message to its channel's handlers, the `message` event and its
    * typed event, if any (`MessageEvents.ts`). Without a subscription only
    * what the protocol sends anyway (broadcasts, signals to `user`) gets
    * through; the rest is a late arrival after an unsubscribe.
    */
-  const deliver = (message: Extract<ServerFrame, { readonly type: "message" }>, user: string) => {
+  const deliver = (message: MessageFrame, user: string) => {
+    const entry = channels.get(message.channel)
+    if (entry !== undefined && entry.held !== undefined) {
+      entry.held.push(message)
+      return
+    }
+    if (entry !== undefined && isGap(message.position, entry.last) && message.channel.startsWith(roomPrefix)) {
+      return fillGap(entry, message, user)
+    }
+    handOut(message, user)
+  }
+
+  /**
+   * A room's stored events have dense offsets; a jump means live messages were lost on the way
+   * (Redis pub/sub is at most once: a node that lost Redis for a moment misses what was published
+   * meanwhile). The missing ones are read from the room's history and handed out first, then
+   * what came live meanwhile, so the app still sees every message once and in order. If the
+   * connection ends first, the restore replays from the last delivered position instead.
+   */
+  const fillGap = (entry: ChannelEntry, first: MessageFrame, user: string) => {
+    const conn = current
+    const since = entry.last
+    const upTo = first.position?.offset
+    if (since === undefined || upTo === undefined) return handOut(first, user)
+    entry.held = [first]
+    const room = entry.channel.slice(roomPrefix.length)
+    const missing: Array<MessageFrame> = []
+    const read = async (): Promise<void> => {
+      let after = since.offset
+      // Bounded: at most 20 pages of 500 (a larger gap than the retained history cannot be filled anyway).
+      for (let page = 0; page < 20 && after < upTo - 1; page++) {
+        const result = await rooms.history(room, { after, limit: Math.min(500, upTo - 1 - after) })
+        if (result.epoch !== since.epoch) return
+        const last = result.messages.at(-1)?.position?.offset
+        for (const message of result.messages) missing.push({ type: "message", ...message })
+        if (last === undefined || last <= after) return
+        after = last
+      }
+    }
+    read().then(
+      () => undefined,
+      (error: unknown) => {
+        if (error instanceof WeftError) emitError(error)
+      }
+    ).then(() => {
+      const held = entry.held
+      // Another connection, or unsubscribed meanwhile: nothing to hand out here.
+      if (held === undefined || current !== conn || channels.get(entry.channel) !== entry) return
+      entry.held = undefined
+      for (const message of missing) handOut(message, user)
+      for (const message of held) deliver(message, user)
+    })
+  }
+
+  const handOut = (message: MessageFrame, user: string) => {
     const delivered: ChannelMessage = {
       channel: message.channel,
       data: message.data,
@@ -790,6 +866,8 @@ export const createClient = (options: ClientOptions): WeftClient => {
     for (const entry of channels.values()) {
       entry.acked = false
       entry.subscribing = false
+      // The restore on the next connection replays from `last`: what was held comes again.
+      entry.held = undefined
       entry.cancelRetry()
       entry.cancelRetry = noop
     }
@@ -1183,14 +1261,6 @@ export const createClient = (options: ClientOptions): WeftClient => {
     )
   }
 
-  const rpc = (method: string, params?: unknown, requestOptions: RequestOptions = {}): Promise<unknown> => {
-    const details = { method }
-    return request(
-      (id) => (params === undefined ? { type: "rpc", id, method } : { type: "rpc", id, method, params }),
-      requestOptions,
-      details
-    ).then((answer) => (answer.type === "reply" ? answer.result ?? null : null))
-  }
 
   const refresh = (token: string): Promise<{ readonly expiresAt?: number }> => {
     const conn = current
@@ -1247,7 +1317,7 @@ export const createClient = (options: ClientOptions): WeftClient => {
     publish,
     rpc,
     refresh,
-    rooms: roomMethods(rpc),
+    rooms,
     notifications: notificationMethods(rpc),
     signal: sendSignal(rpc),
     on: (type, listener) => events.on(type, listener),

@@ -5,15 +5,14 @@
  * asks here to clean up after a node that died, within the lease's lifetime.
  *
  * Each node also watches the cluster's leases (one read per refresh, for all
- * its entities) and tells `departures` subscribers when an incarnation that
+ * its entities) and tells `onDeparture` listeners when an incarnation that
  * was alive is gone, so that entities clean up when a node dies instead of
  * each asking Redis every second whether one did.
  *
  * The embedded node is the whole cluster: only its own incarnation is alive,
  * and nothing ever departs.
  */
-import { Context, Data, Duration, Effect, Layer, PubSub, Schedule } from "effect"
-import type { Queue } from "effect"
+import { Context, Data, Duration, Effect, Layer, Runtime, Schedule } from "effect"
 import type { Scope } from "effect"
 import { ActorMail, NodeId } from "./ActorMail.ts"
 import { keyPrefix, reconnectBackoffCapMs, Redis } from "./Redis.ts"
@@ -27,7 +26,14 @@ export interface NodeLeasesService {
    */
   readonly alive: (nodes: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string>, LeasesUnknown>
   /** Hears, until the scope closes, the nodes whose live incarnation went away (died, or restarted). */
-  readonly departures: Effect.Effect<Queue.Dequeue<ReadonlyArray<string>>, never, Scope.Scope>
+  readonly onDeparture: (listener: (nodes: ReadonlyArray<string>) => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Calls `listener`, until the scope closes, whenever this node finds that its own lease had
+   * lapsed while Redis was up (the node was frozen, or cut off from Redis, past its lease): the
+   * others took it for dead and dropped its connections from rooms and users, so whatever it
+   * still holds must register again (the gateway sends its clients away to reconnect).
+   */
+  readonly onLapse: (listener: () => void) => Effect.Effect<void, never, Scope.Scope>
 }
 
 export class NodeLeases extends Context.Tag("@weft/cluster/NodeLeases")<NodeLeases, NodeLeasesService>() {}
@@ -42,10 +48,11 @@ export const layerMemory: Layer.Layer<NodeLeases, never, NodeId | ActorMail> = L
     const node = yield* NodeId
     const mail = yield* ActorMail
     const self = new Map([[node, mail.incarnation]])
-    const never = yield* PubSub.unbounded<ReadonlyArray<string>>()
     return {
       alive: (nodes) => Effect.succeed(new Map(nodes.flatMap((n) => (self.has(n) ? [[n, self.get(n)!] as const] : [])))),
-      departures: PubSub.subscribe(never)
+      onDeparture: () => Effect.void,
+      // The embedded node's lease is itself: it never lapses.
+      onLapse: () => Effect.void
     }
   })
 )
@@ -65,7 +72,25 @@ const make = (options: RedisOptions): Effect.Effect<NodeLeasesService, never, Re
     // Every node that ever held a lease in the cluster, so a watcher knows which leases to read.
     const nodesKey = `${keyPrefix(options.cluster)}node-leases`
     const ttlMs = Duration.toMillis(Duration.decode(options.ttl))
-    const refresh = redis.use((client) => client.multi().set(key(node), mail.incarnation, "PX", ttlMs).sadd(nodesKey, node).exec()).pipe(
+    const lapseListeners = new Set<() => void>()
+    let refreshedAt: number | undefined
+    const refresh = Effect.gen(function*() {
+      const replies = yield* redis.use((client) =>
+        client.multi().get(key(node)).set(key(node), mail.incarnation, "PX", ttlMs).sadd(nodesKey, node).exec()
+      )
+      const previous = replies?.[0]?.[1]
+      const lastRefreshAt = refreshedAt
+      refreshedAt = Date.now()
+      if (previous === mail.incarnation || lastRefreshAt === undefined) return
+      // Our lease was gone. If Redis restarted meanwhile, every lease went with it and readers wait
+      // for them to be renewed (`renewing`): nobody was dropped. If Redis was up all along, the
+      // others saw us without a lease and cleaned up after us: our registrations are gone.
+      const info = yield* redis.use((client) => client.info("server"))
+      const uptimeMs = Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0) * 1000
+      if (uptimeMs < Date.now() - lastRefreshAt) return
+      yield* Effect.logWarning("this node's lease had lapsed (frozen or cut off from Redis past it): the cluster took it for dead; its connections register again")
+      for (const listener of lapseListeners) listener()
+    }).pipe(
       Effect.catchAll((error) => Effect.logDebug(`node lease not refreshed: ${error.message}`))
     )
     const refreshMs = Math.max(100, Math.floor(ttlMs / 3))
@@ -87,7 +112,8 @@ const make = (options: RedisOptions): Effect.Effect<NodeLeasesService, never, Re
     // Gone at once on a graceful stop, rather than after the TTL.
     yield* Effect.addFinalizer(() => Effect.ignore(redis.use((client) => client.del(key(node)))))
 
-    const departed = yield* PubSub.unbounded<ReadonlyArray<string>>()
+    // Plain callbacks, not a subscription each: thousands of entities listen, and hear rarely.
+    const departureListeners = new Set<(nodes: ReadonlyArray<string>) => void>()
     let known = new Map<string, string>()
     // Reads without a lease, per node: one gone that long is dropped from the set (bounded growth).
     const missing = new Map<string, number>()
@@ -109,7 +135,7 @@ const make = (options: RedisOptions): Effect.Effect<NodeLeasesService, never, Re
       })
       const gone = Array.from(known).filter(([n, incarnation]) => current.get(n) !== incarnation).map(([n]) => n)
       known = current
-      if (gone.length > 0) yield* PubSub.publish(departed, gone)
+      if (gone.length > 0) for (const listener of departureListeners) listener(gone)
       const forgotten = Array.from(missing).filter(([, reads]) => reads >= forgetAfterReads).map(([n]) => n)
       if (forgotten.length > 0) {
         yield* redis.use((client) => client.srem(nodesKey, ...forgotten))
@@ -119,7 +145,12 @@ const make = (options: RedisOptions): Effect.Effect<NodeLeasesService, never, Re
     yield* Effect.forkScoped(Effect.repeat(watch, Schedule.spaced(Duration.millis(refreshMs))))
 
     return {
-      departures: PubSub.subscribe(departed),
+      onDeparture: (listener) =>
+        Effect.asVoid(
+          Effect.acquireRelease(Effect.sync(() => departureListeners.add(listener)), () => Effect.sync(() => departureListeners.delete(listener)))
+        ),
+      onLapse: (listener) =>
+        Effect.asVoid(Effect.acquireRelease(Effect.sync(() => lapseListeners.add(listener)), () => Effect.sync(() => lapseListeners.delete(listener)))),
       alive: (nodes) =>
         nodes.length === 0
           ? Effect.succeed(new Map())
@@ -155,13 +186,14 @@ export const tickOnDepartures = (options: {
 }): Effect.Effect<void, never, NodeLeases | Scope.Scope> =>
   Effect.gen(function*() {
     const leases = yield* NodeLeases
-    const departures = yield* leases.departures
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const whenInUse = (nodes?: ReadonlyArray<string>) =>
       Effect.suspend(() => {
         const inUse = options.nodesInUse()
         const affected = nodes === undefined ? inUse.length > 0 : nodes.some((node) => inUse.includes(node))
         return affected ? options.tick : Effect.void
       })
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(departures.take, whenInUse)))
+    // Called by the node-wide watcher; the tick it starts ends with its own timeout.
+    yield* leases.onDeparture((nodes) => void runFork(whenInUse(nodes)))
     yield* Effect.forkScoped(Effect.repeat(whenInUse(), Schedule.spaced(options.every)))
   })

@@ -44,6 +44,9 @@ export const keyPrefix = (cluster: string): string => `weft:{${cluster}}:`
 const ClusterName = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/))
 export const validateClusterName = Schema.decodeUnknownSync(ClusterName)
 
+/** The longest wait between two reconnect attempts (jitter makes it 50-100% of this). */
+export const reconnectBackoffCapMs = 2000
+
 const clientOptions = (options: RedisOptions) => ({
   lazyConnect: true,
   enableOfflineQueue: false,
@@ -54,7 +57,7 @@ const clientOptions = (options: RedisOptions) => ({
   commandTimeout: options.commandTimeoutMs ?? 1000,
   connectTimeout: options.connectTimeoutMs ?? 2000,
   // Reconnect forever, backing off to 2 s with jitter so a restarted Redis is not stampeded.
-  retryStrategy: (attempt: number) => Math.min(2000, 50 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2)
+  retryStrategy: (attempt: number) => Math.min(reconnectBackoffCapMs, 50 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2)
 })
 
 const connect = (client: IORedis): Effect.Effect<void> =>

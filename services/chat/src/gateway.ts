@@ -5,6 +5,7 @@
  * and leave events), and the `room.*` RPC methods. Permissions from the JWT
  * are checked here; the room checks its own settings and authorship.
  */
+import { BatchLanes } from "@weft/actor"
 import { Entities } from "@weft/cluster"
 import { Extensions } from "@weft/gateway"
 import { Effect, Schema } from "effect"
@@ -14,6 +15,14 @@ import { type HistoryEntry, MessageId } from "./RoomEvent.ts"
 const callTimeout = "10 seconds"
 
 const RoomOnly = Schema.Struct({ room: RoomId })
+
+/** A publish waiting in its connection's lane to the room. */
+interface PublishItem {
+  readonly caller: Extensions.Caller
+  readonly room: string
+  readonly body: unknown
+  readonly key: string
+}
 
 /** The room's refusals keep their name; anything else (timeout, mailbox full, cluster trouble) is `unavailable`. */
 const toRequestError = (error: unknown): Extensions.RequestError =>
@@ -37,13 +46,37 @@ export const layer = Extensions.register((extensions) =>
     const call = <A, E>(room: string, request: Effect.Effect<A, E>) =>
       request.pipe(
         Entities.withTimeout(`room/${room}`, callTimeout),
-        Effect.mapError(toRequestError)
+        Effect.mapError(toRequestError),
+        // The node-to-node transport dies (a SocketError defect) when a runner's socket breaks, as
+        // while a node stops: that is the room being unavailable, not a reason to crash the
+        // caller's connection actor (which closes the client's socket with 1011).
+        Effect.catchAllDefect(() => Effect.fail(toRequestError(undefined)))
       )
 
     const roomOf = (channel: string, prefix: string): Effect.Effect<string, Extensions.RequestError> => {
       const room = channel.slice(prefix.length)
       return Schema.is(RoomId)(room) ? Effect.succeed(room) : Effect.fail(Extensions.refuse("invalid_channel", `not a room channel: ${channel}`))
     }
+
+    /**
+     * A connection's publishes to a room, in its order: one Publish per batch of those sent
+     * while the previous batch was on its way (keyed, like a Send, against the cluster's repeats).
+     */
+    const lanes = yield* BatchLanes.make<PublishItem, { readonly position: Position }, Extensions.RequestError>({
+      maxBatch: 256,
+      send: (_, batch) => {
+        const { caller, room } = batch[0]
+        return call(
+          room,
+          rooms(room).Publish({
+            from: caller.grant.user,
+            ...(caller.grant.device === undefined ? {} : { device: caller.grant.device }),
+            moderator: caller.canModerate(channelOf(room)),
+            messages: batch.map(({ body, key }) => ({ body, key }))
+          })
+        )
+      }
+    })
 
     const allowed = (ok: boolean, what: string, channel: string) =>
       ok ? Effect.void : Effect.fail(Extensions.refuse("forbidden", `not allowed to ${what} ${channel}`))
@@ -73,8 +106,8 @@ export const layer = Extensions.register((extensions) =>
         Effect.gen(function*() {
           yield* allowed(caller.canPublish(channel), "publish to", channel)
           const room = yield* roomOf(channel, "room:")
-          const accepted = yield* call(room, rooms(room).Send(sendPayload(caller, channel, data, undefined, undefined)))
-          return { position: accepted.position }
+          const pending = lanes.submit(`${caller.conn} ${room}`, { caller, room, body: data, key: newRequestKey() })
+          return Effect.map(pending, (accepted) => ({ position: accepted.position }))
         })
     })
 

@@ -6,7 +6,7 @@
  * duplicate ids) and hands valid frames to the actor. A sweeper closes silent
  * connections (heartbeat) and slow consumers.
  */
-import { ActorMail } from "@weft/cluster"
+import { ActorMail, NodeLeases } from "@weft/cluster"
 import { ActorSystem } from "@weft/actor"
 import { Auth, type Grant } from "@weft/auth"
 import { CloseCodes, Codec, ErrorCodes, type ErrorName, type Frame } from "@weft/protocol"
@@ -31,6 +31,12 @@ export const path = "/v1/ws"
  * the next node at once, between 1 and 10 seconds.
  */
 export const drainSpreadMs = (connections: number): number => Math.min(10_000, Math.max(1_000, connections))
+
+/**
+ * Requests a connection may have unanswered at once. Publishes are answered while the connection
+ * reads on, so this, not the actor's mailbox, bounds what one connection holds in memory.
+ */
+export const maxRequestsInFlight = 1024
 
 /** How long a draining node waits for the answers of requests in flight before it closes the sockets. */
 const drainAnswersWithin = Duration.seconds(5)
@@ -215,6 +221,9 @@ const make = Effect.gen(function*() {
       if (frame.type === "pong") return
       if (requestId !== undefined) {
         if (state.inFlight.has(requestId)) return sendError(socket, requestId, "duplicate_id", `request ${requestId} is still in flight`)
+        if (state.inFlight.size >= maxRequestsInFlight) {
+          return sendError(socket, requestId, "unavailable", `more than ${maxRequestsInFlight} requests in flight; wait for answers`)
+        }
         state.inFlight.add(requestId)
       }
       const actor = state.actor
@@ -258,13 +267,14 @@ const make = Effect.gen(function*() {
     draining = true
   })
 
-  const drain = Effect.gen(function*() {
-    yield* stopAccepting
+  /** Tells every client to reconnect (goodbye `draining`), and closes each socket once its answers are out. */
+  const sendAway = Effect.gen(function*() {
     const leaving = Array.from(sockets.all())
     const window = drainSpreadMs(leaving.length)
     for (const socket of leaving) {
       sockets.send(socket, { type: "goodbye", reason: "draining", reconnect: true, after: Math.floor(Math.random() * window) })
     }
+    const saidGoodbyeAt = Date.now()
     // Requests already sent get their answers before the close, so that a client does not resend
     // (and duplicate) a publish that was stored: a socket closes once it has nothing in flight and
     // has been quiet for a moment (frames sent before the goodbye reached the client are still on
@@ -274,7 +284,9 @@ const make = Effect.gen(function*() {
       let open = 0
       for (const socket of leaving) {
         if (socket.data.closing) continue
-        if (socket.data.inFlight.size === 0 && now - socket.data.lastFrameAt >= drainQuietMs) {
+        // Quiet since the goodbye too: a socket silent before it may still have a request on its
+        // way, sent before the client read the goodbye.
+        if (socket.data.inFlight.size === 0 && now - Math.max(socket.data.lastFrameAt, saidGoodbyeAt) >= drainQuietMs) {
           close(socket, CloseCodes.going_away, "server shutting down")
         } else open++
       }
@@ -287,6 +299,14 @@ const make = Effect.gen(function*() {
     )
     for (const socket of leaving) close(socket, CloseCodes.going_away, "server shutting down")
   })
+
+  const drain = Effect.zipRight(stopAccepting, sendAway)
+
+  // The cluster took this node for dead (its lease lapsed: frozen, or cut off from Redis, past
+  // it) and dropped its connections from rooms and users; they reconnect, here or elsewhere, and
+  // register again. Staying would leave them out of presence for as long as they live.
+  const leases = yield* Effect.serviceOption(NodeLeases.NodeLeases)
+  if (leases._tag === "Some") yield* leases.value.onLapse(() => runFork(sendAway))
 
   return {
     path,
