@@ -11,13 +11,13 @@
  * Writes bench/results/<date>-api.json (`--quick`: bench/results/quick/).
  */
 import { makeWeftClient } from "@weft/api"
-import { Codec } from "@weft/protocol"
 import { Effect, Either, Exit, Redacted, Scope } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type GrpcCaller, makeGrpcCaller } from "../../packages/api/test/grpcCaller.ts"
 import { startGatewayCluster } from "../../test/support/gatewayNodes.ts"
-import { type Client, closeAll, connectAs, rawBytes, request, requestId } from "../../test/support/wsClient.ts"
+import { type Client, closeAll } from "../../test/support/wsClient.ts"
+import { connectUser, keepAlive, onNotification } from "./onlineUsers.ts"
 import { machine } from "./report.ts"
 
 const quick = process.argv.includes("--quick")
@@ -58,39 +58,13 @@ try {
   // Receipts: `${run}:${seq}` → time received.
   const receipts = new Map<string, number>()
   const user = (n: number) => `api-${suffix}-${n}`
-  const upkeep = setInterval(() => {
-    for (const client of clients) {
-      client.frames.length = 0
-      if (client.socket.readyState === client.socket.OPEN) client.send({ type: "ping", id: requestId() })
-    }
-  }, 5000)
+  const stopUpkeep = keepAlive(clients)
   process.stdout.write(`connecting ${parameters.users} users`)
   const connectOne = async (n: number) => {
     const node = cluster.nodes[n % parameters.nodes]!
-    let connected: Client | undefined
-    for (let attempt = 1; connected === undefined; attempt++) {
-      connected = await connectAs(node.url(), { sub: user(n), weft: { device: "phone" } }).then(
-        (opened) => opened.client,
-        async (error: unknown) => {
-          if (attempt >= 5) throw error
-          await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
-          return undefined
-        }
-      )
-    }
-    const answer = await request(connected, (id) => ({ type: "subscribe", id, channel: `user:${user(n)}` }))
-    if (answer.type !== "ack") throw new Error(`subscribe: ${JSON.stringify(answer)}`)
-    connected.socket.on("message", (data, isBinary) => {
-      const receivedAt = performance.now()
-      if (!isBinary) return
-      const frame = Codec.decodeServerFrame(rawBytes(data), "msgpack")
-      if (Either.isLeft(frame) || frame.right.type !== "message") return
-      const payload = frame.right.data
-      if (typeof payload !== "object" || payload === null || !("data" in payload)) return
-      const event = payload.data
-      if (typeof event === "object" && event !== null && "run" in event && "seq" in event) {
-        receipts.set(`${String(event.run)}:${String(event.seq)}`, receivedAt)
-      }
+    const connected = await connectUser(node.url(), user(n))
+    onNotification(connected, () => performance.now(), (event, receivedAt) => {
+      if ("run" in event && "seq" in event) receipts.set(`${String(event.run)}:${String(event.seq)}`, receivedAt)
     })
     clients.push(connected)
     if (clients.length % 100 === 0) process.stdout.write(".")
@@ -193,7 +167,7 @@ try {
     results.push(result)
     process.stdout.write(`${result.acceptedPerSecond}/s accepted, ${result.deliveredPerSecond}/s delivered\n`)
   }
-  clearInterval(upkeep)
+  stopUpkeep()
 
   console.log(`\nservice API: notify.toUser to ${parameters.users} online users on ${parameters.nodes} nodes, ${parameters.inFlight} calls in flight\n`)
   const header = ["door", "accepted/s", "delivered/s", "p50", "p99", "delivered", "errors"]

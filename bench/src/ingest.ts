@@ -14,16 +14,15 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect as natsConnect } from "@nats-io/transport-node"
-import { Codec } from "@weft/protocol"
 import amqp from "amqplib"
-import { Either } from "effect"
 import IORedis from "ioredis"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { answers, type BusName, publish, type Published } from "../../test/ingest/bus.ts"
 import { startGatewayCluster } from "../../test/support/gatewayNodes.ts"
 import { redisUrl } from "../../test/support/ports.ts"
-import { type Client, closeAll, connectAs, rawBytes, request, requestId } from "../../test/support/wsClient.ts"
+import { type Client, closeAll } from "../../test/support/wsClient.ts"
+import { connectUser, keepAlive, onNotification } from "./onlineUsers.ts"
 import { machine } from "./report.ts"
 
 const quick = process.argv.includes("--quick")
@@ -109,43 +108,15 @@ try {
   // Receipt times: `${run}:${seq}` → [sentAt, receivedAt].
   const receipts = new Map<string, readonly [number, number]>()
   const user = (n: number) => `bu${n}`
-  // Devices ping, as real clients do (a socket silent for twice --heartbeat-ms is closed), and the
-  // test client's frame list is emptied: the benchmark reads receipts from its own listener.
-  const upkeep = setInterval(() => {
-    for (const client of clients) {
-      client.frames.length = 0
-      if (client.socket.readyState === client.socket.OPEN) client.send({ type: "ping", id: requestId() })
-    }
-  }, 5000)
+  const stopUpkeep = keepAlive(clients)
   const connectStarted = Date.now()
   process.stdout.write(`connecting ${parameters.users} users`)
   const connectOne = async (n: number) => {
     const node = cluster.nodes[n % parameters.nodes]!
-    // A loaded machine may refuse a registration now and then (503): try again.
-    let connected: Client | undefined
-    for (let attempt = 1; connected === undefined; attempt++) {
-      connected = await connectAs(node.url(), { sub: user(n), weft: { device: "phone" } }).then(
-        (opened) => opened.client,
-        async (error: unknown) => {
-          if (attempt >= 5) throw error
-          await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
-          return undefined
-        }
-      )
-    }
-    const client = connected
-    const answer = await request(client, (id) => ({ type: "subscribe", id, channel: `user:${user(n)}` }))
-    if (answer.type !== "ack") throw new Error(`subscribe: ${JSON.stringify(answer)}`)
-    // Beside the test client's own listener: the time of receipt, for each notification of a run.
-    client.socket.on("message", (data, isBinary) => {
-      const receivedAt = Date.now()
-      if (!isBinary) return
-      const frame = Codec.decodeServerFrame(rawBytes(data), "msgpack")
-      if (Either.isLeft(frame) || frame.right.type !== "message") return
-      const payload = frame.right.data
-      if (typeof payload !== "object" || payload === null || !("data" in payload)) return
-      const event = payload.data
-      if (typeof event === "object" && event !== null && "run" in event && "seq" in event && "sentAt" in event) {
+    const client = await connectUser(node.url(), user(n))
+    // Wall-clock time, as the publisher stamps `sentAt` in another process.
+    onNotification(client, () => Date.now(), (event, receivedAt) => {
+      if ("run" in event && "seq" in event && "sentAt" in event) {
         receipts.set(`${String(event.run)}:${String(event.seq)}`, [Number(event.sentAt), receivedAt])
       }
     })
@@ -223,7 +194,7 @@ try {
     results.push(paced)
     process.stdout.write(`${paced.received} received, p50 ${paced.p50Ms} ms\n`)
   }
-  clearInterval(upkeep)
+  stopUpkeep()
 
   console.log(`\ningest: ${parameters.events} events per bus to ${parameters.users} online users on ${parameters.nodes} nodes (publish on the bus -> receipt on the socket)\n`)
   const header = ["bus", "run", "events/s", "p50", "p99", "max", "received"]

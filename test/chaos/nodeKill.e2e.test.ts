@@ -7,16 +7,14 @@
  * activation each.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type ChaosCluster, roomActivation, startChaosCluster } from "./support/chaosCluster.ts"
-import { type ChatLoad, describeMember, startChatLoad } from "./support/chatLoad.ts"
+import { roomActivation } from "./support/chaosCluster.ts"
+import { describeMember } from "./support/chatLoad.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
 import { activationProblems, entityCount, presenceProblems } from "./support/observe.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
-import { within } from "./support/reaper.ts"
 import { reconnectBoundMs } from "./support/scale.ts"
 import { killConnections } from "./support/scale.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const connections = killConnections()
 // 20 members per room at CI size: fan-out on every node, and 50 rooms spread over every node's shards.
@@ -24,36 +22,27 @@ const rooms = Math.max(10, Math.round(connections / 20))
 // Connecting, and the per-room and per-user checks, take longer at the full size.
 const sizeMs = connections * 100
 
-let redis: RedisProcess | undefined
-let cluster: ChaosCluster | undefined
-let load: ChatLoad | undefined
-
-beforeAll(async () => {
-  redis = await startRedisProcess()
-  cluster = await startChaosCluster({ label: "kill", count: 3, redisUrl: redis.url })
-  load = await startChatLoad({
-    label: `kill${process.pid}`,
+const scenario = chaosScenario({
+  label: "kill",
+  count: 3,
+  load: (cluster) => ({
     connections,
     rooms,
     publishersPerRoom: 1,
     // One message per room every second: a steady ~50 messages/s and ~1,000 deliveries/s at CI size.
     publishIntervalMs: 1000,
-    urlsFor: (i) => cluster!.wsUrls(i % 3),
+    urlsFor: (i) => cluster.wsUrls(i % 3),
     connectBatch: 100
   })
-}, 60_000 + sizeMs)
+})
 
-afterAll(async () => {
-  // Bounded: processes are killed whether or not the clients close in time.
-  await within(20_000, Promise.all([load?.close(), closeClients()]))
-  await cluster?.dispose()
-  await redis?.dispose()
-}, 60_000)
+beforeAll(scenario.start, 60_000 + sizeMs)
+afterAll(scenario.dispose, 60_000)
 
 describe("kill -9 of a node under load", () => {
   it(`${connections} connections on 3 nodes: clients back within 5 s, nothing acknowledged lost or doubled, one activation each`, async () => {
-    const [victim, ...survivors] = cluster!.nodes
-    const chat = load!
+    const [victim, ...survivors] = scenario.cluster().nodes
+    const chat = scenario.load()
     chat.startPublishing()
     await waitUntil("every room has acknowledged messages", async () =>
       [...chat.ackedByRoom().values()].every((acked) => acked.length >= 3), 60_000)

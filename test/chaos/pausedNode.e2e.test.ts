@@ -11,29 +11,23 @@
  * sends them away to reconnect and register again, so presence ends up exact.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type ChaosCluster, roomActivation, type RoomActivation, startChaosCluster, waitReadyStatus } from "./support/chaosCluster.ts"
-import { type ChatLoad, describeMember, startChatLoad } from "./support/chatLoad.ts"
+import { roomActivation, type RoomActivation, waitReadyStatus } from "./support/chaosCluster.ts"
+import { describeMember } from "./support/chatLoad.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
 import { activationProblems, presenceProblems } from "./support/observe.ts"
-import { within } from "./support/reaper.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
 import { scenarioConnections } from "./support/scale.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const connections = scenarioConnections()
 const rooms = 12
 const lockExpirationMs = 2000
 
-let redis: RedisProcess | undefined
-let cluster: ChaosCluster | undefined
-let load: ChatLoad | undefined
-
-beforeAll(async () => {
-  redis = await startRedisProcess()
-  cluster = await startChaosCluster({ label: "paused", count: 3, redisUrl: redis.url, lockExpirationMs })
-  load = await startChatLoad({
-    label: `paused${process.pid}`,
+const scenario = chaosScenario({
+  label: "paused",
+  count: 3,
+  lockExpirationMs,
+  load: (cluster) => ({
     connections,
     rooms,
     publishersPerRoom: 1,
@@ -41,20 +35,18 @@ beforeAll(async () => {
     // A frozen node sends nothing: half the clients notice within 1 + 2 s and move on; the others
     // ping rarely and are still there when it wakes up.
     heartbeat: (i) => (i % 2 === 0 ? { intervalMs: 1000, timeoutMs: 2000 } : { intervalMs: 60_000, timeoutMs: 30_000 }),
-    urlsFor: (i) => cluster!.wsUrls(i % 3)
+    urlsFor: (i) => cluster.wsUrls(i % 3)
   })
-}, 180_000)
+})
 
-afterAll(async () => {
-  await within(20_000, Promise.all([load?.close(), closeClients()]))
-  await cluster?.dispose()
-  await redis?.dispose()
-}, 60_000)
+beforeAll(scenario.start, 180_000)
+afterAll(scenario.dispose, 60_000)
 
 describe("a node paused past its lease", () => {
   it("SIGSTOP then SIGCONT: it stops its activations, the history never forks, and its clients register again", async () => {
-    const chat = load!
-    const [frozen, ...others] = cluster!.nodes
+    const chat = scenario.load()
+    const cluster = scenario.cluster()
+    const [frozen, ...others] = cluster.nodes
     chat.startPublishing()
     await waitUntil("every room has acknowledged messages", async () =>
       [...chat.ackedByRoom().values()].every((acked) => acked.length >= 3), 60_000)
@@ -92,8 +84,8 @@ describe("a node paused past its lease", () => {
     // Once it noticed it lost its shards (its next lock refresh), every node, the resumed one
     // too, names one activation per room, and none of the frozen node's old ones answers.
     await waitUntil("every node names one activation per room", async () =>
-      (await activationProblems(chat, cluster!.nodes)).length === 0, 30_000).catch(() => undefined)
-    expect(await activationProblems(chat, cluster!.nodes)).toEqual([])
+      (await activationProblems(chat, cluster.nodes)).length === 0, 30_000).catch(() => undefined)
+    expect(await activationProblems(chat, cluster.nodes)).toEqual([])
     const stale = new Set(hosted.map((room) => before.get(room)!.activation))
     for (const room of hosted) expect(stale.has((await roomActivation(frozen!, room)).activation)).toBe(false)
     console.log(`paused: ${hosted.length} rooms moved; one activation each ${Date.now() - resumedAt} ms after SIGCONT`)

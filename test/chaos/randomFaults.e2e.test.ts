@@ -9,18 +9,14 @@
  * The seed is printed and in the test's name; `CHAOS_SEED=<seed> npm run chaos` replays it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type ChaosCluster, startChaosCluster, waitReadyStatus } from "./support/chaosCluster.ts"
-import { type ChatLoad, startChatLoad } from "./support/chatLoad.ts"
+import { waitReadyStatus } from "./support/chaosCluster.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
 import { describeFault, faultSchedule } from "./support/faultSchedule.ts"
 import { injectFault } from "./support/injectFault.ts"
-import { type LatencyProxy, startLatencyProxy } from "./support/latencyProxy.ts"
 import { activationProblems, presenceProblems } from "./support/observe.ts"
-import { within } from "./support/reaper.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
 import { scenarioConnections, scheduleFaults, scheduleSeed } from "./support/scale.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const seed = scheduleSeed()
 const leaseMs = 2000
@@ -30,38 +26,30 @@ const rooms = 10
 
 console.log(`chaos schedule seed ${seed} (replay with CHAOS_SEED=${seed}):\n${faults.map((fault, i) => `  ${i + 1}. ${describeFault(fault)}`).join("\n")}`)
 
-let redis: RedisProcess | undefined
-let proxy: LatencyProxy | undefined
-let cluster: ChaosCluster | undefined
-let load: ChatLoad | undefined
-
-beforeAll(async () => {
-  redis = await startRedisProcess()
-  proxy = await startLatencyProxy(redis.port)
-  cluster = await startChaosCluster({ label: "random", count: 3, redisUrl: proxy.url, lockExpirationMs: leaseMs })
-  load = await startChatLoad({
-    label: `random${process.pid}`,
+const scenario = chaosScenario({
+  label: "random",
+  count: 3,
+  lockExpirationMs: leaseMs,
+  latencyProxy: true,
+  load: (cluster) => ({
     connections,
     rooms,
     publishersPerRoom: 1,
     publishIntervalMs: 300,
     // A frozen node sends nothing: its clients notice within 1 + 2 s and move on.
     heartbeat: () => ({ intervalMs: 1000, timeoutMs: 2000 }),
-    urlsFor: (i) => cluster!.wsUrls(i % 3)
+    urlsFor: (i) => cluster.wsUrls(i % 3)
   })
-}, 180_000)
+})
 
-afterAll(async () => {
-  await within(20_000, Promise.all([load?.close(), closeClients()]))
-  await cluster?.dispose()
-  await proxy?.close()
-  await redis?.dispose()
-}, 60_000)
+beforeAll(scenario.start, 180_000)
+afterAll(scenario.dispose, 60_000)
 
 describe("a seeded random schedule of faults", () => {
   it(`seed ${seed}: ${faults.length} faults, then nothing acknowledged lost or doubled, one activation per room, exact presence`, async () => {
-    const chat = load!
-    const nodes = cluster!.nodes
+    const chat = scenario.load()
+    const cluster = scenario.cluster()
+    const nodes = cluster.nodes
     chat.startPublishing()
     const roomsAcknowledge = async (what: string) => {
       const before = new Map([...chat.ackedByRoom()].map(([room, acked]) => [room, acked.length]))
@@ -70,12 +58,12 @@ describe("a seeded random schedule of faults", () => {
     await roomsAcknowledge("every room acknowledges publishes before the faults")
     for (const [i, fault] of faults.entries()) {
       const started = Date.now()
-      await injectFault(fault, { cluster: cluster!, redis: redis!, proxy: proxy! })
+      await injectFault(fault, { cluster, redis: scenario.redis(), proxy: scenario.proxy() })
       const step = `after fault ${i + 1} (${describeFault(fault)}; seed ${seed})`
       await Promise.all(nodes.map((node) => waitReadyStatus(node, 200, 60_000))).catch((error: unknown) => {
         throw new Error(`${step}: a node is not ready again: ${String(error)}`)
       })
-      await cluster!.settled(nodes).catch((error: unknown) => {
+      await cluster.settled(nodes).catch((error: unknown) => {
         throw new Error(`${step}: the shards do not settle: ${String(error)}`)
       })
       await roomsAcknowledge(`${step}: every room acknowledges publishes`)

@@ -8,57 +8,47 @@
  * connected clients stay connected, and nothing else is lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { makeJwt } from "../support/jwt.ts"
 import { waitUntil } from "../support/wait.ts"
 import { requestTicket } from "../support/wsClient.ts"
-import { type ChaosCluster, readyStatus, startChaosCluster, waitReadyStatus } from "./support/chaosCluster.ts"
-import { type ChatLoad, startChatLoad } from "./support/chatLoad.ts"
+import { readyStatus, waitReadyStatus } from "./support/chaosCluster.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
 import { activationProblems, presenceProblems } from "./support/observe.ts"
-import { within } from "./support/reaper.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
 import { scenarioConnections } from "./support/scale.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const connections = scenarioConnections()
 const rooms = 10
 
-let redis: RedisProcess | undefined
-let cluster: ChaosCluster | undefined
-let load: ChatLoad | undefined
-
-beforeAll(async () => {
-  redis = await startRedisProcess()
-  cluster = await startChaosCluster({ label: "redis", count: 3, redisUrl: redis.url })
-  load = await startChatLoad({
-    label: `redis${process.pid}`,
+const scenario = chaosScenario({
+  label: "redis",
+  count: 3,
+  load: (cluster) => ({
     connections,
     rooms,
     publishersPerRoom: 1,
     publishIntervalMs: 300,
-    urlsFor: (i) => cluster!.wsUrls(i % 3)
+    urlsFor: (i) => cluster.wsUrls(i % 3)
   })
-}, 180_000)
+})
 
-afterAll(async () => {
-  await within(20_000, Promise.all([load?.close(), closeClients()]))
-  await cluster?.dispose()
-  await redis?.dispose()
-}, 60_000)
+beforeAll(scenario.start, 180_000)
+afterAll(scenario.dispose, 60_000)
 
 /** A publish refused while Redis is down: the error names the outage, never anything else. */
 const outageError = /unavailable|timeout|timed out|no answer/i
 
 describe("Redis restarted under load", () => {
   it("nodes go not-ready and recover by themselves; nothing acknowledged is lost", async () => {
-    const chat = load!
-    const nodes = cluster!.nodes
+    const chat = scenario.load()
+    const nodes = scenario.cluster().nodes
+    const redis = scenario.redis()
     const pids = nodes.map((node) => node.current().process.pid)
     chat.startPublishing()
     await waitUntil("every room has acknowledged messages", async () =>
       [...chat.ackedByRoom().values()].every((acked) => acked.length >= 3), 60_000)
 
-    await redis!.stop("SIGKILL")
+    await redis.stop("SIGKILL")
     const failedBefore = chat.publishers.reduce((sum, p) => sum + p.failed.length, 0)
     // Every node notices within a few seconds (a command fails within 1 s; the heartbeat to the
     // registry is stale after 3 s) and says why.
@@ -72,7 +62,7 @@ describe("Redis restarted under load", () => {
     // Down for a while longer than a lease (2 s): leases and shard locks expire meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 3000))
     const ackedDuringOutage = chat.ackedCount()
-    await redis!.start()
+    await redis.start()
 
     // Back by themselves: the same processes, ready again, taking publishes in every room.
     await Promise.all(nodes.map((node) => waitReadyStatus(node, 200, 60_000)))

@@ -7,21 +7,15 @@
  * balancer would spread them).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type ChaosCluster, startChaosCluster, waitReadyStatus } from "./support/chaosCluster.ts"
-import { type ChatLoad, describeMember, startChatLoad } from "./support/chatLoad.ts"
+import { waitReadyStatus } from "./support/chaosCluster.ts"
+import { describeMember } from "./support/chatLoad.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
-import { within } from "./support/reaper.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
 import { scenarioConnections } from "./support/scale.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const connections = scenarioConnections()
 const rooms = 10
-
-let redis: RedisProcess | undefined
-let cluster: ChaosCluster | undefined
-let load: ChatLoad | undefined
 
 /** Client `i` starts on node `i % 3` and then tries the other two in an order of its own. */
 const urlOrder = (i: number): ReadonlyArray<number> => {
@@ -30,29 +24,26 @@ const urlOrder = (i: number): ReadonlyArray<number> => {
   return Math.floor(i / 3) % 2 === 0 ? [first, ...others] : [first, others[1]!, others[0]!]
 }
 
-beforeAll(async () => {
-  redis = await startRedisProcess()
-  cluster = await startChaosCluster({ label: "rolling", count: 3, redisUrl: redis.url })
-  load = await startChatLoad({
-    label: `rolling${process.pid}`,
+const scenario = chaosScenario({
+  label: "rolling",
+  count: 3,
+  load: (cluster) => ({
     connections,
     rooms,
     publishersPerRoom: 1,
     publishIntervalMs: 300,
-    urlsFor: (i) => urlOrder(i).map((k) => cluster!.nodes[k]!.wsUrl)
+    urlsFor: (i) => urlOrder(i).map((k) => cluster.nodes[k]!.wsUrl)
   })
-}, 180_000)
+})
 
-afterAll(async () => {
-  await within(20_000, Promise.all([load?.close(), closeClients()]))
-  await cluster?.dispose()
-  await redis?.dispose()
-}, 60_000)
+beforeAll(scenario.start, 180_000)
+afterAll(scenario.dispose, 60_000)
 
 describe("rolling restart under load", () => {
   it("SIGTERM each node in turn: no publish fails, no client error, nothing lost, clients spread over the survivors", async () => {
-    const chat = load!
-    const nodes = cluster!.nodes
+    const chat = scenario.load()
+    const cluster = scenario.cluster()
+    const nodes = cluster.nodes
     chat.startPublishing()
     for (const node of nodes) {
       const before = chat.ackedCount()
@@ -81,7 +72,7 @@ describe("rolling restart under load", () => {
       for (const count of landed.values()) expect(count).toBeGreaterThanOrEqual(Math.floor(moving.length / 5))
       await node.restart()
       await waitReadyStatus(node, 200, 60_000)
-      await cluster!.settled(nodes)
+      await cluster.settled(nodes)
     }
     const after = chat.ackedCount()
     await waitUntil("publishes are acknowledged after the last restart", async () => chat.ackedCount() >= after + 20, 60_000)

@@ -12,18 +12,17 @@
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import { stopAll as closeClients } from "../../packages/client/test/support/nodes.ts"
 import { waitUntil } from "../support/wait.ts"
-import { type ChaosCluster, scrape, startChaosCluster, waitReadyStatus } from "./support/chaosCluster.ts"
-import { type ChatLoad, startChatLoad } from "./support/chatLoad.ts"
+import { type ChaosCluster, scrape, waitReadyStatus } from "./support/chaosCluster.ts"
+import type { ChatLoad } from "./support/chatLoad.ts"
 import { allDelivered, deliveryProblems, historyProblems } from "./support/checks.ts"
 import { describeFault, faultSchedule } from "./support/faultSchedule.ts"
 import { judgeGrowth } from "./support/growth.ts"
 import { injectFault } from "./support/injectFault.ts"
-import { type LatencyProxy, startLatencyProxy } from "./support/latencyProxy.ts"
 import { activationProblems, presenceProblems } from "./support/observe.ts"
 import { within } from "./support/reaper.ts"
-import { type RedisProcess, startRedisProcess } from "./support/redisProcess.ts"
+import type { RedisProcess } from "./support/redisProcess.ts"
+import { chaosScenario } from "./support/scenario.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -123,25 +122,28 @@ const redisKeys = async (redis: RedisProcess): Promise<number | undefined> => {
 const main = async (): Promise<number> => {
   console.log(`soak: ${minutes} min, ${connections} connections in ${rooms} rooms, a fault every ${faultEveryMs / 1000} s, seed ${seed} (replay with --seed ${seed})`)
   for (const [i, fault] of faults.entries()) console.log(`  fault ${i + 1}: ${describeFault(fault)}`)
-  let redis: RedisProcess | undefined
-  let proxy: LatencyProxy | undefined
-  let cluster: ChaosCluster | undefined
-  let load: ChatLoad | undefined
-  try {
-    redis = await startRedisProcess()
-    proxy = await startLatencyProxy(redis.port)
+  const scenario = chaosScenario({
+    label: "soak",
+    count: 3,
+    lockExpirationMs: leaseMs,
     // A short history, so that rooms reach their bound early and a level Redis is expected.
-    cluster = await startChaosCluster({ label: "soak", count: 3, redisUrl: proxy.url, lockExpirationMs: leaseMs, extraArgs: ["--history-max-length", "200"] })
-    const live = cluster
-    load = await startChatLoad({
-      label: `soak${process.pid}`,
+    extraArgs: ["--history-max-length", "200"],
+    latencyProxy: true,
+    load: (cluster) => ({
       connections,
       rooms,
       publishersPerRoom: 1,
       publishIntervalMs: 500,
-      urlsFor: (i) => live.wsUrls(i % 3),
+      urlsFor: (i) => cluster.wsUrls(i % 3),
       connectBatch: 100
     })
+  })
+  try {
+    await scenario.start()
+    const redis = scenario.redis()
+    const proxy = scenario.proxy()
+    const live = scenario.cluster()
+    const load = scenario.load()
     load.startPublishing()
     const startedAt = Date.now()
     const deadline = startedAt + minutes * 60_000
@@ -178,10 +180,7 @@ const main = async (): Promise<number> => {
     console.log(`soak passed (seed ${seed})`)
     return 0
   } finally {
-    await within(20_000, Promise.all([load?.close(), closeClients()]))
-    await cluster?.dispose()
-    await proxy?.close()
-    await redis?.dispose()
+    await scenario.dispose()
   }
 }
 

@@ -19,6 +19,7 @@ import {
 } from "../../packages/client/test/support/nodes.ts"
 import { type RunningNode, startListeningNode } from "../support/bunNode.ts"
 import { freePort, redisUrl, uniqueCluster } from "../support/ports.ts"
+import { allArrived, expectNothingLost, publishing } from "../support/publishing.ts"
 import { waitUntil } from "../support/wait.ts"
 import { isRefusal, jwtSecret, ticketFor, tryConnect, wsUrl } from "../support/wsClient.ts"
 
@@ -33,7 +34,6 @@ afterAll(async () => {
 
 const weft = { subscribe: ["room:*"], publish: ["room:*"] }
 const unique = (name: string): string => `${name}-${Math.random().toString(36).slice(2, 8)}`
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Node `i` of a cluster: the flags it was started with, so that it can be started again. */
 interface ClusterNode {
@@ -77,34 +77,9 @@ const startCluster = async (label: string, count: number, extra: ReadonlyArray<s
   return nodes
 }
 
-/** Publishes numbered messages until stopped, recording the acknowledged ones and the failures. */
-const publishing = (publish: (n: number) => Promise<unknown>) => {
-  let running = true
-  const acked: Array<number> = []
-  const failed: Array<string> = []
-  const done = (async () => {
-    for (let n = 1; running && n < 100_000; n++) {
-      await publish(n).then(() => acked.push(n), (error: unknown) => failed.push(`${n}: ${String(error)}`))
-      await sleep(20)
-    }
-  })()
-  return {
-    acked,
-    failed,
-    stop: async () => {
-      running = false
-      await done
-    }
-  }
-}
-
-/** Every acknowledged number arrived, each message once, in the room's order. */
-const expectNothingLost = (received: ReadonlyArray<Received>, acked: ReadonlyArray<number>) => {
-  const bodies = received.map((entry) => entry.body)
-  const arrived = new Set(bodies)
-  expect(acked.filter((n) => !arrived.has(n))).toEqual([])
-  expect(arrived.size).toBe(bodies.length)
-  expect(bodies).toEqual([...bodies].sort((x, y) => Number(x) - Number(y)))
+/** `expectNothingLost`, and every position of one epoch: the room's history was not started again by the moves. */
+const expectNothingLostInOneEpoch = (received: ReadonlyArray<Received>, acked: ReadonlyArray<number>) => {
+  expectNothingLost(received, acked)
   expect(new Set(received.map((entry) => entry.position?.epoch)).size).toBe(1)
 }
 
@@ -156,12 +131,8 @@ describe("graceful drain", () => {
     expect(feed.acked.length).toBeGreaterThan(20)
     // The drain answers what was sent before the goodbye; the SDK holds what came after.
     expect(feed.failed).toEqual([])
-    await eventually("every acknowledged publish arrived", () =>
-      rooms.every(({ received }) => {
-        const bodies = new Set(received.map((entry) => entry.body))
-        return feed.acked.every((n) => bodies.has(n))
-      }))
-    for (const { received } of rooms) expectNothingLost(received, feed.acked)
+    await eventually("every acknowledged publish arrived", () => allArrived(rooms, feed.acked))
+    for (const { received } of rooms) expectNothingLostInOneEpoch(received, feed.acked)
   }, 120_000)
 
   it("a rolling restart of a 3-node cluster loses no acknowledged message", async () => {
@@ -191,12 +162,8 @@ describe("graceful drain", () => {
     } finally {
       await feed.stop()
     }
-    await eventually("every acknowledged publish arrived everywhere", () =>
-      rooms.every(({ received }) => {
-        const bodies = new Set(received.map((entry) => entry.body))
-        return feed.acked.every((n) => bodies.has(n))
-      }), 30_000)
-    for (const { received } of rooms) expectNothingLost(received, feed.acked)
+    await eventually("every acknowledged publish arrived everywhere", () => allArrived(rooms, feed.acked), 30_000)
+    for (const { received } of rooms) expectNothingLostInOneEpoch(received, feed.acked)
     expect(feed.failed).toEqual([])
     // Every client was moved at least once by a drain (its node said goodbye).
     for (const recorded of [...subscribers, publisher]) expect(recorded.disconnects.some((event) => event.code === 1001)).toBe(true)

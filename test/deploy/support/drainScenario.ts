@@ -5,8 +5,9 @@
  * other nodes with no acknowledged message lost.
  */
 import { expect } from "vitest"
-import { eventually, nextEvent, type Received, roomMessages } from "../../../packages/client/test/support/nodes.ts"
+import { eventually, nextEvent, roomMessages } from "../../../packages/client/test/support/nodes.ts"
 import type { RunningNode } from "../../support/bunNode.ts"
+import { allArrived, expectNothingLost, publishing } from "../../support/publishing.ts"
 import { waitUntil } from "../../support/wait.ts"
 import type { Upstream } from "./balancerConfig.ts"
 import type { RunningBalancer } from "./balancerProcess.ts"
@@ -25,7 +26,6 @@ export const upstreamsOf = (nodes: ReadonlyArray<NamedNode>): ReadonlyArray<Upst
 
 const weft = { subscribe: ["room:*"], publish: ["room:*"] }
 const unique = (name: string): string => `${name}-${Math.random().toString(36).slice(2, 8)}`
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const reconnect = { reconnect: { baseMs: 200, capMs: 1000 } }
 
 /** The WebSocket URL through the balancer, with the affinity key the configs hash on. */
@@ -52,36 +52,6 @@ export const checkEdge = async (balancer: RunningBalancer, nodes: ReadonlyArray<
   const plain = await fetch(`${balancer.plain}/v1/ws`, { redirect: "manual", signal: AbortSignal.timeout(5000) })
   expect(plain.status).toBe(308)
   expect(plain.headers.get("location")).toMatch(/^https:\/\/127\.0\.0\.1(:\d+)?\/v1\/ws$/)
-}
-
-/** Publishes numbered messages until stopped, recording the acknowledged ones and the failures. */
-const publishing = (publish: (n: number) => Promise<unknown>) => {
-  let running = true
-  const acked: Array<number> = []
-  const failed: Array<string> = []
-  const done = (async () => {
-    for (let n = 1; running && n < 100_000; n++) {
-      await publish(n).then(() => acked.push(n), (error: unknown) => failed.push(`${n}: ${String(error)}`))
-      await sleep(20)
-    }
-  })()
-  return {
-    acked,
-    failed,
-    stop: async () => {
-      running = false
-      await done
-    }
-  }
-}
-
-/** Every acknowledged number arrived, each message once, in the room's order. */
-const expectNothingLost = (received: ReadonlyArray<Received>, acked: ReadonlyArray<number>) => {
-  const bodies = received.map((entry) => entry.body)
-  const arrived = new Set(bodies)
-  expect(acked.filter((n) => !arrived.has(n))).toEqual([])
-  expect(arrived.size).toBe(bodies.length)
-  expect(bodies).toEqual([...bodies].sort((x, y) => Number(x) - Number(y)))
 }
 
 /**
@@ -150,10 +120,6 @@ export const drainThroughBalancer = async (
   }
   expect(feed.failed).toEqual([])
   expect(feed.acked.length).toBeGreaterThan(20)
-  await eventually("every acknowledged publish arrived", () =>
-    rooms.every(({ received }) => {
-      const bodies = new Set(received.map((entry) => entry.body))
-      return feed.acked.every((n) => bodies.has(n))
-    }), 20_000)
+  await eventually("every acknowledged publish arrived", () => allArrived(rooms, feed.acked), 20_000)
   for (const { received } of rooms) expectNothingLost(received, feed.acked)
 }

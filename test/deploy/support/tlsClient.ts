@@ -2,20 +2,13 @@
  * SDK clients that reach the nodes only through a balancer's TLS entry, trusting its
  * self-signed certificate: WebSockets over `ws` with the certificate as CA, and tickets fetched
  * through the SDK's own `ticketFromJwt` with an HTTPS `fetch` that trusts it too (Node's global
- * `fetch` takes no CA). Each client records its tickets and disconnections; `closeAll` closes them all.
+ * `fetch` takes no CA). They are the client package's recording test clients (`sdkClient`) given
+ * that transport; `closeAll` closes them all.
  */
 import { request } from "node:https"
-import WebSocket from "ws"
-import {
-  type ClientOptions,
-  createClient,
-  type DisconnectedEvent,
-  ticketFromJwt,
-  type WeftClient
-} from "../../../packages/client/src/index.ts"
-import { type Claims, makeJwt } from "../../support/wsClient.ts"
-
-const clients: Array<WeftClient> = []
+import type { ClientOptions } from "../../../packages/client/src/index.ts"
+import { closeClients, type Recorded, sdkClient } from "../../../packages/client/test/support/nodes.ts"
+import type { Claims } from "../../support/wsClient.ts"
 
 /** A `fetch` for `https://127.0.0.1` URLs signed by `ca`: method, headers and signal, whole bodies. */
 export const httpsFetch = (ca: string) => (input: string, init: RequestInit = {}): Promise<Response> =>
@@ -38,12 +31,8 @@ export const httpsFetch = (ca: string) => (input: string, init: RequestInit = {}
     outgoing.end()
   })
 
-export interface TlsClient {
-  readonly client: WeftClient
-  /** Every ticket the client got, one per connection attempt. */
-  readonly tickets: Array<string>
-  readonly disconnects: Array<DisconnectedEvent>
-}
+/** A client through the balancer: its `tickets` (one per connection attempt), `disconnects` and the rest `sdkClient` records. */
+export type TlsClient = Recorded
 
 /** An SDK client for `claims` connecting to `url` (through the balancer), trusting `ca`. */
 export const tlsSdkClient = (
@@ -51,30 +40,7 @@ export const tlsSdkClient = (
   claims: Claims,
   ca: string,
   options: Omit<Partial<ClientOptions>, "url" | "getTicket" | "WebSocket"> = {}
-): TlsClient => {
-  class TrustingWebSocket extends WebSocket {
-    constructor(address: string, protocols?: string | Array<string>) {
-      super(address, protocols, { ca })
-    }
-  }
-  const tickets: Array<string> = []
-  const fromJwt = ticketFromJwt({ jwt: () => makeJwt(claims), fetch: httpsFetch(ca) })
-  const client = createClient({
-    url,
-    getTicket: async (context) => {
-      const ticket = await fromJwt(context)
-      tickets.push(ticket)
-      return ticket
-    },
-    WebSocket: TrustingWebSocket,
-    ...options
-  })
-  clients.push(client)
-  const recorded: TlsClient = { client, tickets, disconnects: [] }
-  client.on("disconnected", (event) => recorded.disconnects.push(event))
-  return recorded
-}
+): TlsClient => sdkClient(url, claims, options, { fetch: httpsFetch(ca), socketOptions: { ca } })
 
-export const closeAll = async (): Promise<void> => {
-  await Promise.all(clients.splice(0).map((client) => client.close()))
-}
+/** Closes every SDK client, these included, before the balancer stops (the nodes keep running). */
+export const closeAll = closeClients

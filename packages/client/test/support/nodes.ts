@@ -69,9 +69,14 @@ export const startCluster = async (label: string, count: number, args: ReadonlyA
   return started
 }
 
+/** Closes every client made so far (the nodes keep running). */
+export const closeClients = async (): Promise<void> => {
+  await Promise.all(clients.splice(0).map((client) => client.close()))
+}
+
 /** Kills every node (resuming stopped ones first), closes every client, and removes the clusters' Redis keys. */
 export const stopAll = async (): Promise<void> => {
-  await Promise.all(clients.splice(0).map((client) => client.close()))
+  await closeClients()
   for (const node of nodes.splice(0)) {
     node.kill("SIGCONT")
     node.kill("SIGKILL")
@@ -125,19 +130,34 @@ export interface Recorded {
   readonly messages: Array<ChannelMessage>
 }
 
-/** An SDK client for `claims`, over `ws`, recording its tickets, sockets, states, errors and messages. */
+/**
+ * How a client reaches the nodes when plain HTTP and `ws` will not do: a node behind a balancer's
+ * TLS entry with a self-signed certificate needs it trusted both by the `fetch` that asks for
+ * tickets and by the sockets (test/deploy/support/tlsClient.ts).
+ */
+export interface Transport {
+  readonly fetch: (input: string, init: RequestInit) => Promise<Response>
+  readonly socketOptions: WebSocket.ClientOptions
+}
+
+/**
+ * An SDK client for `claims`, over `ws` (with `transport` when given), recording its tickets,
+ * sockets, states, errors and messages.
+ */
 export const sdkClient = (
   url: string | ReadonlyArray<string>,
   claims: Claims,
-  options: Omit<Partial<ClientOptions>, "url" | "getTicket" | "WebSocket"> = {}
+  options: Omit<Partial<ClientOptions>, "url" | "getTicket" | "WebSocket"> = {},
+  transport?: Transport
 ): Recorded => {
   const tickets: Array<string> = []
   const socketUrls: Array<string> = []
-  const fromJwt = ticketFromJwt({ jwt: () => makeJwt(claims) })
+  const jwt = () => makeJwt(claims)
+  const fromJwt = ticketFromJwt(transport === undefined ? { jwt } : { jwt, fetch: transport.fetch })
   class RecordingWebSocket extends WebSocket {
     constructor(address: string, protocols?: string | Array<string>) {
       socketUrls.push(address)
-      super(address, protocols)
+      super(address, protocols, transport?.socketOptions)
     }
   }
   const client = createClient({
