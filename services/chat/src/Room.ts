@@ -303,9 +303,9 @@ export const layer = (options: RoomOptions = {}) =>
         else head = { ...current, lastOffset: Math.max(current.lastOffset, head.lastOffset) }
       }).pipe(Effect.mapError((error) => new RoomRefused({ reason: "unavailable", message: error.message })))
 
+      /** Ephemeral events (typing, presence, announcements): at most once, so a failure is only logged. */
       const publish = (topicChannel: string, frame: typeof Frame.Message.Type) =>
         topics.publish(Fanout.clusterTopic(topicChannel), Codec.toBytes(Codec.encodeServerFrame(frame, "msgpack"))).pipe(
-          // Stored events are in the history already; subscribers see the gap in offsets and recover.
           Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`))
         )
 
