@@ -8,7 +8,7 @@
 import { BatchLanes } from "@weft/actor"
 import { Entities } from "@weft/cluster"
 import { Extensions } from "@weft/gateway"
-import { Effect, Schema } from "effect"
+import { Data, Effect, Schedule, Schema } from "effect"
 import { channelOf, Member, newRequestKey, type Position, Room, RoomId, RoomRefused } from "./Room.ts"
 import { type HistoryEntry, MessageId } from "./RoomEvent.ts"
 
@@ -30,6 +30,12 @@ const toRequestError = (error: unknown): Extensions.RequestError =>
     ? Extensions.refuse(error.reason, error.message)
     : Extensions.refuse("unavailable", "the room is unavailable right now; retry")
 
+/** A room call that died on its way between nodes (not a refusal): worth another try. */
+class InTransit extends Data.TaggedError("InTransit")<{ readonly defect: unknown }> {}
+
+/** 50 ms, 100 ms, ... up to 1 s between tries; `callTimeout` bounds the whole. */
+const transitRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("1 second")))
+
 /** A history entry as the `message` frame a subscriber would have received live. */
 const frameOf = (channel: string, entry: HistoryEntry): Extensions.MessageFrame => ({
   type: "message",
@@ -43,14 +49,19 @@ const frameOf = (channel: string, entry: HistoryEntry): Extensions.MessageFrame 
 export const layer = Extensions.register((extensions) =>
   Effect.gen(function*() {
     const rooms = yield* Room.client
+    /**
+     * A call to a room, bounded by `callTimeout`. While a room moves between nodes (a node
+     * draining or dying), a call can die on the way: the node-to-node socket breaks, or the room's
+     * shard has no owner for a moment. Every room request is safe to repeat (stored events carry
+     * their request key, the rest are idempotent), so those are retried within the same bound
+     * instead of failing a client's subscribe or publish in the middle of a deploy.
+     */
     const call = <A, E>(room: string, request: Effect.Effect<A, E>) =>
       request.pipe(
+        Effect.catchAllDefect((defect) => Effect.fail(new InTransit({ defect }))),
+        Effect.retry({ while: (error) => error instanceof InTransit, schedule: transitRetry }),
         Entities.withTimeout(`room/${room}`, callTimeout),
-        Effect.mapError(toRequestError),
-        // The node-to-node transport dies (a SocketError defect) when a runner's socket breaks, as
-        // while a node stops: that is the room being unavailable, not a reason to crash the
-        // caller's connection actor (which closes the client's socket with 1011).
-        Effect.catchAllDefect(() => Effect.fail(toRequestError(undefined)))
+        Effect.mapError(toRequestError)
       )
 
     const roomOf = (channel: string, prefix: string): Effect.Effect<string, Extensions.RequestError> => {
