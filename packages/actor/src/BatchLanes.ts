@@ -4,7 +4,8 @@
  * (what was submitted while the previous batch was on its way, up to `maxBatch`), so a caller
  * that does not wait for each answer is not held to one item per round trip, and the items of
  * one lane never overtake each other. A lane lives while it has items on their way: no fiber or
- * memory is kept for an idle one.
+ * memory is kept for an idle one. One lane is a group commit for an actor that writes to a store
+ * one item at a time: it pays a round trip per batch instead of one per item.
  *
  * @example
  * // A connection's publishes to a room: in the order sent, a batch per trip to the room.
@@ -17,6 +18,8 @@ import type { Array as Arr, Scope } from "effect"
 export interface BatchLanes<I, A, E> {
   /** Puts `item` last in `lane` now (in the caller's step); completes with its own answer. */
   readonly submit: (lane: string, item: I) => Effect.Effect<A, E>
+  /** Puts `item` last in `lane` now, for a caller that does not wait for its answer. */
+  readonly offer: (lane: string, item: I) => void
   /** Lanes with items on their way. */
   readonly size: () => number
 }
@@ -72,19 +75,22 @@ export const make = <I, A, E>(options: Options<I, A, E>): Effect.Effect<BatchLan
       )
     }
 
+    const enqueue = (lane: string, item: I): Deferred.Deferred<A, E> => {
+      const done = Deferred.unsafeMake<A, E>(FiberId.none)
+      const queue = lanes.get(lane)
+      if (queue !== undefined) {
+        queue.push({ item, done })
+      } else {
+        const started = [{ item, done }]
+        lanes.set(lane, started)
+        runFork(drive(lane, started))
+      }
+      return done
+    }
+
     return {
-      submit: (lane, item) => {
-        const done = Deferred.unsafeMake<A, E>(FiberId.none)
-        const queue = lanes.get(lane)
-        if (queue !== undefined) {
-          queue.push({ item, done })
-        } else {
-          const started = [{ item, done }]
-          lanes.set(lane, started)
-          runFork(drive(lane, started))
-        }
-        return Deferred.await(done)
-      },
+      submit: (lane, item) => Deferred.await(enqueue(lane, item)),
+      offer: (lane, item) => void enqueue(lane, item),
       size: () => lanes.size
     }
   })

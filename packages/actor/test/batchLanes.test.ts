@@ -18,14 +18,16 @@ describe("BatchLanes", () => {
             return batch.map((n) => `${lane}${n}`)
           })
       })
+      // submit puts the item in line when it is called, not when its effect runs: call order.
       const a = [1, 2, 3, 4, 5].map((n) => lanes.submit("a", n))
+      lanes.offer("a", 6)
       yield* Effect.yieldNow()
       const b = lanes.submit("b", 1)
       expect(yield* b).toBe("b1")
       expect(lanes.size()).toBe(1)
       yield* Deferred.succeed(gate, undefined)
       expect(yield* Effect.all(a)).toEqual(["a1", "a2", "a3", "a4", "a5"])
-      expect(sent).toEqual(["a:1", "b:1", "a:2,3,4", "a:5"])
+      expect(sent).toEqual(["a:1", "b:1", "a:2,3,4", "a:5,6"])
       expect(lanes.size()).toBe(0)
     }))
 

@@ -12,7 +12,7 @@ import { Rpc } from "@effect/rpc"
 import { ClusterTopics, Entities, History, NodeLeases } from "@weft/cluster"
 import { Fanout } from "@weft/gateway"
 import { Codec, type Frame } from "@weft/protocol"
-import { BatchWriter } from "@weft/actor"
+import { BatchLanes } from "@weft/actor"
 import { type Array as Arr, Duration, Effect, Schedule, Schema } from "effect"
 import { ActiveRooms } from "./ActiveRooms.ts"
 import * as MembersStore from "./Members.ts"
@@ -328,9 +328,9 @@ export const layer = (options: RoomOptions = {}) =>
       }
 
       // Stored events go out in the order they were stored, a batch per step.
-      const announcer = yield* BatchWriter.make<ClusterTopics.TopicMessage, void, never>({
+      const announcer = yield* BatchLanes.make<ClusterTopics.TopicMessage, void, never>({
         maxBatch,
-        write: (messages) =>
+        send: (_, messages) =>
           topics.publishAll(messages).pipe(
             // Stored events are in the history already; subscribers see the gap in offsets and recover.
             Effect.catchAll((error) => Effect.logWarning(`room ${room}: fan-out failed: ${error.message}`)),
@@ -346,7 +346,7 @@ export const layer = (options: RoomOptions = {}) =>
           const accepted = acceptedOf(event, position, at)
           if (key !== undefined) remember(key, accepted)
           const frame = Codec.encodeServerFrame({ type: "message", channel, data: event, from, position, at }, "msgpack")
-          announcer.offer({ topic: Fanout.clusterTopic(channel), payload: Codec.toBytes(frame) })
+          announcer.offer(channel, { topic: Fanout.clusterTopic(channel), payload: Codec.toBytes(frame) })
           return accepted
         })
 
@@ -361,9 +361,9 @@ export const layer = (options: RoomOptions = {}) =>
        * activation wrote) the room loads its history again and numbers the batch from the new
        * head, once.
        */
-      const writer = yield* BatchWriter.make<Write, Accepted, RoomRefused>({
+      const writer = yield* BatchLanes.make<Write, Accepted, RoomRefused>({
         maxBatch,
-        write: (batch) =>
+        send: (_, batch) =>
           Effect.gen(function*() {
             if (mustReload) yield* reload(batch)
             for (let attempt = 0;; attempt++) {
@@ -385,7 +385,7 @@ export const layer = (options: RoomOptions = {}) =>
 
       /** Appends a stored event: numbered now, answered once it is stored. */
       const append = (from: string, make: (id: string) => StoredRoomEvent, key?: string) =>
-        writer.submit(numbered({ from, make, key, at: clock.unsafeCurrentTimeMillis() }))
+        writer.submit(channel, numbered({ from, make, key, at: clock.unsafeCurrentTimeMillis() }))
 
       /** The message `id` if it exists and is not deleted. */
       const liveEntry = (id: string): Indexed | undefined => {

@@ -13,7 +13,7 @@ import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { layer as roomLayer, Members, newRequestKey, Room, shardGroup } from "../src/index.ts"
 
-/** Memory history that counts its batch writes. */
+/** Memory history that counts its batch writes, each taking a moment as a round trip to Redis would. */
 let batchWrites = 0
 const countingHistory = Layer.effect(
   History.History,
@@ -21,7 +21,7 @@ const countingHistory = Layer.effect(
     ...history,
     appendAll: (room: string, epoch: string, entries: ReadonlyArray<History.NewEvent>) => {
       batchWrites++
-      return history.appendAll(room, epoch, entries)
+      return Effect.zipRight(Effect.sleep("1 millis"), history.appendAll(room, epoch, entries))
     }
   }))
 )
