@@ -14,11 +14,11 @@
  * a note, and its RSS per connection is read at what it reached.
  */
 import type { ComparisonResult, ComparisonRow } from "../comparison.ts"
-import { clientKinds, type ContenderId, labels } from "../contenders.ts"
+import { type ContenderId, labels } from "../contenders.ts"
 import type { ClientSpec } from "../loadgen/protocol.ts"
 import { rssBytes } from "../procs.ts"
 import * as Progress from "../progress.ts"
-import { capConnections, type Context, sleep, withSession } from "./common.ts"
+import { capConnections, connectClients, type Context, sleep, withSession } from "./common.ts"
 
 export interface Options {
   readonly target: number
@@ -70,15 +70,10 @@ export const run = async (ctx: Context, options: Options): Promise<ComparisonRes
       let outOfTime = false
       while (reached < target && firstFailure === undefined && !outOfTime) {
         const count = Math.min(options.batch, target - reached)
-        const result = await loadgen.connect({
-          deadlineMs: Math.max(0, options.maxConnectSeconds * 1000 - connectSeconds * 1000),
-          kind: clientKinds[contender],
-          urls: deployment.urls,
-          ...(deployment.jwtSecret === undefined ? {} : { jwtSecret: deployment.jwtSecret }),
-          clients: idle(reached, count),
+        const result = await connectClients(session, idle(reached, count), {
           concurrency: options.connectConcurrency,
-          timeoutMs: 20_000,
-          stopOnFailure: true
+          stopOnFailure: true,
+          deadlineMs: Math.max(0, options.maxConnectSeconds * 1000 - connectSeconds * 1000)
         })
         connectSeconds += result.seconds
         for (const [reason, n] of Object.entries(result.failures)) failures[reason] = (failures[reason] ?? 0) + n

@@ -5,9 +5,9 @@
  * note in the results instead of ending the whole bench), and check the
  * machine's limits before opening thousands of sockets.
  */
-import { type ContenderId, deploy, type Deployment, labels } from "../contenders.ts"
+import { clientKinds, type ContenderId, deploy, type Deployment, labels } from "../contenders.ts"
 import * as LoadGen from "../loadgen/handle.ts"
-import type { ClientSpec, RunArgs, RunResult } from "../loadgen/protocol.ts"
+import type { ClientSpec, ConnectArgs, ConnectResult, RunArgs, RunResult } from "../loadgen/protocol.ts"
 import { ephemeralPorts, fdLimits, type ProcessUsage, sampler } from "../procs.ts"
 import * as Progress from "../progress.ts"
 
@@ -30,6 +30,26 @@ export interface Session {
   readonly processes: () => ReadonlyArray<{ readonly name: string; readonly pid: number }>
   readonly measure: (args: RunArgs) => Promise<Measured>
 }
+
+/**
+ * Opens `clients` on the session's servers as its contender's clients connect (Weft's with the
+ * nodes' JWT secret), each within 20 s; failures are counted unless `stopOnFailure`.
+ */
+export const connectClients = (
+  session: Session,
+  clients: ReadonlyArray<ClientSpec>,
+  options: Pick<ConnectArgs, "concurrency"> & Partial<Pick<ConnectArgs, "stopOnFailure" | "deadlineMs">>
+): Promise<ConnectResult> =>
+  session.loadgen.connect({
+    kind: clientKinds[session.contender],
+    urls: session.deployment.urls,
+    ...(session.deployment.jwtSecret === undefined ? {} : { jwtSecret: session.deployment.jwtSecret }),
+    clients,
+    concurrency: options.concurrency,
+    timeoutMs: 20_000,
+    stopOnFailure: options.stopOnFailure ?? false,
+    ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs })
+  })
 
 export interface Measured {
   readonly run: RunResult

@@ -12,9 +12,10 @@
  *   over the 1-process one (aim: Weft >= 0.5).
  */
 import type { ComparisonResult, ComparisonRow } from "../comparison.ts"
-import { clientKinds, clusterable, type ContenderId, labels } from "../contenders.ts"
+import { clusterable, type ContenderId, labels } from "../contenders.ts"
+import type { ClientSpec } from "../loadgen/protocol.ts"
 import type { CurveChart } from "../svg.ts"
-import { capConnections, type Context, type Measured, ms, publisherSpec, runNotes, subscribers, withSession } from "./common.ts"
+import { capConnections, connectClients, type Context, type Measured, ms, publisherSpec, runNotes, subscribers, withSession } from "./common.ts"
 
 export interface Options {
   readonly latency: { readonly subscribers: number; readonly rate: number; readonly publishers: number }
@@ -55,17 +56,7 @@ export const run = async (ctx: Context, options: Options): Promise<ComparisonRes
       byNodes[nodes] = runs
       const where = `${nodes} node${nodes > 1 ? "s" : ""}`
       const failure = await withSession(ctx, contender, nodes, async (session) => {
-        const { loadgen, deployment } = session
-        const connect = (clients: Parameters<typeof loadgen.connect>[0]["clients"]) =>
-          loadgen.connect({
-            kind: clientKinds[contender],
-            urls: deployment.urls,
-            ...(deployment.jwtSecret === undefined ? {} : { jwtSecret: deployment.jwtSecret }),
-            clients,
-            concurrency: options.connectConcurrency,
-            timeoutMs: 20_000,
-            stopOnFailure: false
-          })
+        const connect = (clients: ReadonlyArray<ClientSpec>) => connectClients(session, clients, { concurrency: options.connectConcurrency })
         const publisherCount = options.latency.publishers
         const publishers = await connect(
           Array.from({ length: publisherCount }, (_, i) => ({ ...publisherSpec(0), user: `publisher-${i}` }))

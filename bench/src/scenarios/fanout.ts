@@ -12,10 +12,11 @@
  * server's CPU and deliveries per server CPU-second.
  */
 import type { ContenderId } from "../contenders.ts"
-import { clientKinds, labels } from "../contenders.ts"
+import { labels } from "../contenders.ts"
+import type { ClientSpec } from "../loadgen/protocol.ts"
 import type { ComparisonResult, ComparisonRow } from "../comparison.ts"
 import type { CurveChart } from "../svg.ts"
-import { capConnections, type Context, type Measured, ms, publisherSpec, runNotes, subscribers, withSession } from "./common.ts"
+import { capConnections, connectClients, type Context, type Measured, ms, publisherSpec, runNotes, subscribers, withSession } from "./common.ts"
 
 export interface Options {
   /** Subscriber counts, each with the publish rate (msg/s) of its fixed-rate run. */
@@ -50,17 +51,7 @@ export const run = async (ctx: Context, options: Options): Promise<ComparisonRes
   for (const contender of ctx.contenders) {
     const byCase: Record<number, { fixed?: Measured; max?: Measured; connectSeconds: number }> = {}
     const failure = await withSession(ctx, contender, 1, async (session) => {
-      const { loadgen, deployment } = session
-      const connect = (clients: Parameters<typeof loadgen.connect>[0]["clients"]) =>
-        loadgen.connect({
-          kind: clientKinds[contender],
-          urls: deployment.urls,
-          ...(deployment.jwtSecret === undefined ? {} : { jwtSecret: deployment.jwtSecret }),
-          clients,
-          concurrency: options.connectConcurrency,
-          timeoutMs: 20_000,
-          stopOnFailure: false
-        })
+      const connect = (clients: ReadonlyArray<ClientSpec>) => connectClients(session, clients, { concurrency: options.connectConcurrency })
       const publisher = await connect([publisherSpec()])
       if (publisher.opened !== 1) throw new Error(`the publisher could not connect: ${publisher.firstFailure}`)
       let connected = 0

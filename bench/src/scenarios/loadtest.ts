@@ -11,10 +11,10 @@
  * and CPU and RSS of every server process.
  */
 import type { ComparisonResult, ComparisonRow } from "../comparison.ts"
-import { clientKinds, clusterable, type ContenderId, labels } from "../contenders.ts"
+import { clusterable, type ContenderId, labels } from "../contenders.ts"
 import type { ClientSpec, Publisher } from "../loadgen/protocol.ts"
 import type { CurveChart } from "../svg.ts"
-import { capConnections, type Context, type Measured, ms, runNotes, withSession } from "./common.ts"
+import { capConnections, connectClients, type Context, type Measured, ms, runNotes, withSession } from "./common.ts"
 
 export interface Options {
   readonly users: number
@@ -106,16 +106,7 @@ export const run = async (ctx: Context, options: Options): Promise<ComparisonRes
   for (const { contender, nodes } of configs) {
     const people = population(options, users, nodes)
     const failure = await withSession(ctx, contender, nodes, async (session) => {
-      const { loadgen, deployment } = session
-      const connected = await loadgen.connect({
-        kind: clientKinds[contender],
-        urls: deployment.urls,
-        ...(deployment.jwtSecret === undefined ? {} : { jwtSecret: deployment.jwtSecret }),
-        clients: people.clients,
-        concurrency: options.connectConcurrency,
-        timeoutMs: 20_000,
-        stopOnFailure: false
-      })
+      const connected = await connectClients(session, people.clients, { concurrency: options.connectConcurrency })
       if (connected.failed > 0) {
         notes.push(`${labels[contender]}, ${nodes} node(s): ${connected.failed} of ${people.clients.length} connections failed (${connected.firstFailure})`)
       }

@@ -11,10 +11,10 @@
  * server's own restart time; attempts and failed attempts.
  */
 import type { ComparisonResult, ComparisonRow } from "../comparison.ts"
-import { clientKinds, type ContenderId, labels } from "../contenders.ts"
+import { type ContenderId, labels } from "../contenders.ts"
 import type { ClientSpec, StormResult } from "../loadgen/protocol.ts"
 import * as Progress from "../progress.ts"
-import { capConnections, type Context, sleep, withSession } from "./common.ts"
+import { capConnections, connectClients, type Context, sleep, withSession } from "./common.ts"
 
 export interface Options {
   readonly connections: number
@@ -47,15 +47,7 @@ export const run = async (ctx: Context, options: Options): Promise<ComparisonRes
   for (const contender of ctx.contenders) {
     const failure = await withSession(ctx, contender, 1, async (session) => {
       const { loadgen, deployment } = session
-      const connected = await loadgen.connect({
-        kind: clientKinds[contender],
-        urls: deployment.urls,
-        ...(deployment.jwtSecret === undefined ? {} : { jwtSecret: deployment.jwtSecret }),
-        clients,
-        concurrency: options.connectConcurrency,
-        timeoutMs: 20_000,
-        stopOnFailure: false
-      })
+      const connected = await connectClients(session, clients, { concurrency: options.connectConcurrency })
       if (connected.failed > 0) throw new Error(`${connected.failed} clients could not connect before the storm (${connected.firstFailure})`)
       await sleep(1000)
       await loadgen.arm()
